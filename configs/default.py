@@ -1,0 +1,117 @@
+"""Default ldx job: LD with a GRU backbone on TimeGAN Sines, a few minutes on 2 CPU cores.
+
+    python -m launch.train --config=configs/default.py --workdir=/tmp/ldx
+    python -m launch.train --config=configs/default.py:smoke --workdir=/tmp/ldx_smoke
+    python -m launch.train --config=configs/default.py --config.method=psld \
+        --config.model.backbone=lstm --config.data.name=energy --workdir=/tmp/ldx_energy
+
+Method-specific config files (configs/psld.py, ...) import this one and override.
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """Returns the default config; `arg="smoke"` shrinks it to seconds for tests."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0  # Seeds parameters, data split/order and every training key.
+    # One of ld, ld_kl_annealing, ld_masking, ld_skip, psld (see ldx/objectives.py).
+    config.method = "ld"
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "sines"  # sines | stocks | energy | etth1 | fmri | csv | npy
+    config.data.path = ""  # File for csv/npy; overrides the default location of named sets.
+    config.data.data_dir = ""  # Folder of the named sets; "" = $LDX_DATA_DIR or ../shared/data.
+    config.data.seq_len = 24  # Window length T.
+    config.data.shuffle_time = False  # Permute time steps inside each window (paper Sec. 3).
+    config.data.train_fraction = 0.8  # Share of windows (or rows) used for training.
+    config.data.split = "random"  # random (TimeGAN convention) | chronological.
+    config.data.num_samples = 10000  # Sines only: number of windows.
+    config.data.dim = 5  # Sines only: number of features D.
+
+    config.model = ml_collections.ConfigDict()
+    config.model.backbone = "gru"  # gru | lstm | transformer, encoder and decoder.
+    config.model.latent_dim = 16  # Z; divisible by 2**(len(unet_channels) - 1).
+    config.model.width = 64  # H, encoder/decoder hidden width.
+    config.model.num_layers = 1  # Recurrent layers or Transformer blocks, each side.
+    config.model.num_heads = 4  # Transformer attention heads.
+    config.model.pooling = "last"  # Encoder summary: last | mean.
+    config.model.bound = "tanh"  # PSLD code bound: tanh | l2 | none.
+    config.model.logvar_min = -8.0  # Decoder log-variance bounds.
+    config.model.logvar_max = 2.0
+    config.model.unet_channels = (16, 32)  # U-net channels per level.
+    config.model.unet_emb = 32  # U-net step-embedding width.
+
+    config.diffusion = ml_collections.ConfigDict()
+    config.diffusion.num_steps = 1000  # L.
+    config.diffusion.schedule = "linear"  # linear | cosine.
+    config.diffusion.beta_start = 1e-4
+    config.diffusion.beta_end = 0.02
+
+    config.objective = ml_collections.ConfigDict()
+    config.objective.kl_weight = 1.0  # beta on KL(q(z|X) || N(0, I)) (ld*).
+    config.objective.prior_weight = 1.0  # Weight of the DDPM prior loss L_DM.
+    config.objective.prior_grad_to_encoder = False  # Let L_DM's gradient reach the encoder.
+    config.objective.kl_schedule = "linear"  # ld_kl_annealing: linear | cyclical.
+    config.objective.kl_warmup_steps = 1000  # linear: steps for beta to ramp 0 -> kl_weight.
+    config.objective.kl_cycles = 4  # cyclical: cycles over train.num_steps.
+    config.objective.kl_ramp_fraction = 0.5  # cyclical: share of a cycle spent ramping.
+    config.objective.mask_rate = 0.3  # ld_masking: P(a decoder input x_{t-1} is zeroed).
+    config.objective.num_vi_steps = 50  # psld: N, i ~ U{0..N} in L_VI; random-stop range.
+    config.objective.gamma = 2.0  # psld: L_VI weight abar_{gamma i} (or abar_i^gamma).
+    config.objective.vi_weight = "index"  # psld: index (abar_{gamma i}) | power (abar_i^gamma).
+    config.objective.cs_window = 100  # psld: M, i ~ U{L-M..L} in L_CS.
+    config.objective.cs_eta = 1.0  # psld: eta in the weight 1 - abar_{ceil(i/eta)}.
+    config.objective.cs_weight = 1.0  # psld: weight of L_CS.
+    config.objective.cs_bound = "marginal"  # psld: floor on L_CS: marginal | constant | none.
+    config.objective.cs_floor = 0.0  # psld, cs_bound=constant: floor in nats per element.
+
+    config.train = ml_collections.ConfigDict()
+    config.train.num_steps = 2000
+    config.train.batch_size = 128  # Global batch, divisible by the device count.
+    config.train.learning_rate = 2e-3
+    config.train.lr_schedule = "cosine"  # constant | cosine (both after linear warm-up).
+    config.train.warmup_steps = 200
+    config.train.grad_clip = 1.0  # Global-norm clipping; 0 disables.
+    config.train.weight_decay = 0.0
+    config.train.ema_decay = 0.999
+    config.train.stages = "joint"  # joint | two_stage (autoencoder first, then the prior).
+    config.train.prior_steps = 1000  # two_stage: the last prior_steps steps train the prior.
+    config.train.log_every = 100
+    config.train.checkpoint_every = 1000
+    config.train.keep_checkpoints = 3
+    config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
+    config.train.progress_bar = True
+    config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
+
+    config.sample = ml_collections.ConfigDict()
+    config.sample.num_samples = 500  # Series drawn by launch.train at the end.
+    config.sample.sampler = "ddpm"  # ddpm (ancestral, L steps) | ddim.
+    config.sample.ddim_steps = 50
+    config.sample.ddim_eta = 0.0
+    config.sample.decode_noise = True  # x_t ~ N(mu_t, sigma_t^2); False takes x_t = mu_t.
+    config.sample.use_ema = True
+    config.sample.batch_size = 1000  # Series per compiled sampling call.
+
+    if arg == "smoke":
+        config.data.num_samples = 256
+        config.model.latent_dim = 8
+        config.model.width = 16
+        config.model.unet_channels = (8, 16)
+        config.model.unet_emb = 16
+        config.diffusion.num_steps = 100
+        config.objective.num_vi_steps = 10
+        config.objective.cs_window = 10
+        config.objective.kl_warmup_steps = 4
+        config.train.num_steps = 6
+        config.train.batch_size = 16
+        config.train.warmup_steps = 2
+        config.train.prior_steps = 2
+        config.train.log_every = 2
+        config.train.checkpoint_every = 3
+        config.train.progress_bar = False
+        config.sample.num_samples = 8
+        config.sample.batch_size = 8
+    elif arg:
+        raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'smoke'.")
+    return config

@@ -1,0 +1,272 @@
+"""From raw arrays to normalised train/test windows and stateless batches.
+
+Shape legend: N rows, W windows, T time, D features, B batch.
+
+Conventions follow TimeGAN / Diffusion-TS: windows of `seq_len` consecutive rows with stride 1,
+each feature min-max scaled to [0, 1] with statistics of the training windows only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ldx.data.sources import NAMES, DataError, load_source
+
+SPLITS = ("random", "chronological")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MinMaxScaler:
+    """Per-feature affine map x -> (x - minimum) / scale.
+
+    Attributes:
+      minimum: per-feature minimum. # [D]
+      scale: per-feature max - min; 1 for constant features, which map to 0. # [D]
+    """
+
+    minimum: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> MinMaxScaler:
+        """Fits on all rows of `x`. # [..., D]"""
+        x = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])  # [rows, D]
+        lo, hi = x.min(axis=0), x.max(axis=0)  # [D]
+        return cls(minimum=lo, scale=np.where(hi > lo, hi - lo, 1.0))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Maps to normalised units, float32. # [..., D] -> [..., D]"""
+        return ((np.asarray(x, np.float64) - self.minimum) / self.scale).astype(np.float32)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        """Maps back to data units, float32. # [..., D] -> [..., D]"""
+        return (np.asarray(x, np.float64) * self.scale + self.minimum).astype(np.float32)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-able form."""
+        return {"minimum": self.minimum.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
+        """Inverse of `to_dict`."""
+        return cls(
+            minimum=np.asarray(d["minimum"], np.float64), scale=np.asarray(d["scale"], np.float64)
+        )
+
+
+def make_windows(series: np.ndarray, seq_len: int, stride: int = 1) -> np.ndarray:
+    """Cuts a series into overlapping windows.
+
+    Args:
+      series: the series. # [N, D]
+      seq_len: T, the window length.
+      stride: rows between the starts of consecutive windows.
+
+    Returns:
+      float32 windows, contiguous; window w is series[w * stride : w * stride + T]. # [W, T, D]
+    """
+    if seq_len < 1 or stride < 1:
+        raise DataError(f"make_windows: seq_len={seq_len}, stride={stride}, expected both >= 1")
+    if np.ndim(series) != 2:
+        raise DataError(f"make_windows: series of shape {np.shape(series)}, expected [N, D]")
+    if len(series) < seq_len:
+        raise DataError(
+            f"series of length {len(series)} is shorter than the window length seq_len={seq_len}"
+        )
+    view = np.lib.stride_tricks.sliding_window_view(series, seq_len, axis=0)  # [W, D, T]
+    return np.ascontiguousarray(view[::stride].transpose(0, 2, 1), dtype=np.float32)
+
+
+def shuffle_time(windows: np.ndarray, seed: int | Sequence[int]) -> np.ndarray:
+    """Permutes the time steps of each window independently (the "shuffled series" experiment).
+
+    Args:
+      windows: the windows. # [W, T, D]
+      seed: seed (or seed sequence) of the NumPy generator.
+
+    Returns:
+      windows with rows in a random order, one permutation per window. # [W, T, D]
+    """
+    w, t = np.shape(windows)[:2]
+    perm = np.argsort(np.random.default_rng(seed).random((w, t)), axis=1)  # [W, T]
+    return np.take_along_axis(windows, perm[:, :, None], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """What data to load and how to cut it.
+
+    Attributes:
+      name: a source of `ldx.data.NAMES`.
+      path: file for csv/npy; overrides the default file of a named dataset.
+      seq_len: T, the window length.
+      shuffle_time: permute the time steps inside each window after scaling.
+      train_fraction: fraction of windows (random) or of series rows (chronological) for training.
+      split: `random` (all windows, then a random split: TimeGAN / Diffusion-TS) or
+        `chronological` (split the series rows, then window each part).
+      num_samples: N for sines.
+      dim: D for sines.
+      data_dir: folder of the named datasets; empty means `data_dir_default()`.
+      seed: seeds the sines generator, the split and the time shuffle.
+    """
+
+    name: str = "sines"
+    path: str = ""
+    seq_len: int = 24
+    shuffle_time: bool = False
+    train_fraction: float = 0.8
+    split: str = "random"
+    num_samples: int = 10000
+    dim: int = 5
+    data_dir: str = ""
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.name not in NAMES:
+            raise DataError(f"data.name={self.name!r} unknown, expected one of {list(NAMES)}")
+        if self.seq_len < 2:
+            raise DataError(f"data.seq_len={self.seq_len}, expected an integer >= 2")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise DataError(
+                f"data.train_fraction={self.train_fraction}, expected a value in "
+                "the open interval (0, 1)"
+            )
+        if self.split not in SPLITS:
+            raise DataError(f"data.split={self.split!r} unknown, expected one of {list(SPLITS)}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Normalised train/test windows and the scaler that maps them back to data units.
+
+    Attributes:
+      train: float32 training windows. # [Ntr, T, D]
+      test: float32 test windows. # [Nte, T, D]
+      scaler: fitted on all rows of `train` before any time shuffle.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    scaler: MinMaxScaler
+
+    @property
+    def seq_len(self) -> int:
+        return self.train.shape[1]
+
+    @property
+    def dim(self) -> int:
+        return self.train.shape[2]
+
+
+def _cut(n: int, fraction: float) -> int:
+    """floor(n * fraction) as in TimeGAN, robust to float error (0.29 * 100 -> 29)."""
+    return int(n * fraction + 1e-9)
+
+
+def _split_windows(windows: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Splits windows at train_fraction: in a seeded random order, or in order. # [W, T, D]"""
+    n = len(windows)
+    n_train = _cut(n, cfg.train_fraction)
+    if not 1 <= n_train <= n - 1:
+        raise DataError(
+            f"{n} window(s) with train_fraction={cfg.train_fraction} leave "
+            f"{n_train} for training and {n - n_train} for test, expected >= 1 each"
+        )
+    if cfg.split == "random":
+        windows = windows[np.random.default_rng([cfg.seed, 0]).permutation(n)]
+    return windows[:n_train], windows[n_train:]
+
+
+def build_dataset(cfg: DataConfig) -> Dataset:
+    """Loads, windows, splits, scales and optionally time-shuffles a data source.
+
+    Args:
+      cfg: the data settings; the result is a deterministic function of it.
+
+    Returns:
+      the normalised train/test windows and the scaler.
+    """
+    raw = load_source(
+        cfg.name,
+        cfg.path,
+        cfg.data_dir or None,
+        num_samples=cfg.num_samples,
+        dim=cfg.dim,
+        seq_len=cfg.seq_len,
+        seed=cfg.seed,
+    )
+    if raw.ndim == 3:  # Ready windows [N, T, D].
+        if raw.shape[1] != cfg.seq_len:
+            raise DataError(
+                f"{cfg.name} windows have length {raw.shape[1]}, but data.seq_len={cfg.seq_len}"
+            )
+        train, test = _split_windows(raw, cfg)
+    elif cfg.split == "chronological":
+        cut = _cut(len(raw), cfg.train_fraction)
+        for part, rows in (("train", cut), ("test", len(raw) - cut)):
+            if rows < cfg.seq_len:
+                raise DataError(
+                    f"chronological {part} split of {cfg.name} has {rows} rows "
+                    f"({len(raw)} x train_fraction={cfg.train_fraction}), fewer "
+                    f"than seq_len={cfg.seq_len}"
+                )
+        train, test = make_windows(raw[:cut], cfg.seq_len), make_windows(raw[cut:], cfg.seq_len)
+    else:
+        train, test = _split_windows(make_windows(raw, cfg.seq_len), cfg)
+    scaler = MinMaxScaler.fit(train)
+    train, test = scaler.transform(train), scaler.transform(test)  # [Ntr, T, D], [Nte, T, D]
+    if cfg.shuffle_time:
+        train = shuffle_time(train, seed=[cfg.seed, 1])
+        test = shuffle_time(test, seed=[cfg.seed, 2])
+    return Dataset(train=train, test=test, scaler=scaler)
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)  # [N]
+    perm.flags.writeable = False  # Shared through the cache.
+    return perm
+
+
+def batch_indices(num_examples: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """Indices of the examples of one training step, a pure function of its arguments.
+
+    The example stream is the concatenation of epochs, epoch e being
+    `np.random.default_rng([seed, e]).permutation(num_examples)`; step s takes the stream's
+    positions s * B .. s * B + B - 1, so a batch may straddle two epochs and a resumed run sees
+    exactly the same batches.
+
+    Args:
+      num_examples: N, the number of examples.
+      batch_size: B; may exceed N (examples then repeat across epochs).
+      step: the training step, >= 0.
+      seed: the data seed, >= 0.
+
+    Returns:
+      int64 indices into the examples. # [B]
+    """
+    for field, value, low in (
+        ("num_examples", num_examples, 1),
+        ("batch_size", batch_size, 1),
+        ("step", step, 0),
+        ("seed", seed, 0),
+    ):
+        if value < low:
+            raise DataError(f"batch_indices: {field}={value}, expected an integer >= {low}")
+    positions = step * batch_size + np.arange(batch_size, dtype=np.int64)  # [B]
+    epochs, offsets = np.divmod(positions, num_examples)  # [B], [B]
+    out = np.empty(batch_size, np.int64)  # [B]
+    for epoch in range(int(epochs[0]), int(epochs[-1]) + 1):
+        mask = epochs == epoch
+        out[mask] = _epoch_permutation(num_examples, seed, epoch)[offsets[mask]]
+    return out
+
+
+def get_batch(data: np.ndarray, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """The batch of one training step, see `batch_indices`. # [N, T, D] -> [B, T, D]"""
+    return data[batch_indices(len(data), batch_size, step, seed)]

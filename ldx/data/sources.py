@@ -1,0 +1,244 @@
+"""Raw arrays from generators and files: Sines, CSV, NPY, MAT and the named datasets.
+
+Shape legend: N rows (or windows), T time, D features.
+
+Every loader validates its input at the boundary and raises `DataError` with a message that names
+the file, field or value at fault and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ldx.errors import DataError
+
+# Named real datasets: file relative to the data folder, and how to read it.
+_NAMED: dict[str, tuple[str, Callable[[str], np.ndarray]]] = {
+    "stocks": ("stocks/stock_data.csv", lambda p: load_csv(p)),
+    "energy": ("energy/energy_data.csv", lambda p: load_csv(p)),
+    "etth1": ("etth1/ETTh1.csv", lambda p: load_csv(p, drop_columns=(0,))),  # Column 0: a date.
+    "fmri": ("fmri/sim4.mat", lambda p: load_mat(p, key="ts")),
+}
+NAMES = ("sines", *_NAMED, "csv", "npy")
+
+
+def sines(num_samples: int, seq_len: int, dim: int, seed: int) -> np.ndarray:
+    """The TimeGAN Sines data set.
+
+    For each sample n and feature d independently, x_t = (sin(f * t + p) + 1) / 2 for
+    t = 0..T-1, with f, p ~ U(0, 0.1). Draw order: `rng = np.random.default_rng(seed)`, then
+    `f = rng.uniform(0, 0.1, (N, D))`, then `p = rng.uniform(0, 0.1, (N, D))`.
+
+    Args:
+      num_samples: N, the number of windows.
+      seq_len: T, the window length.
+      dim: D, the number of features.
+      seed: seed of the NumPy generator.
+
+    Returns:
+      float32 windows in [0, 1]. # [N, T, D]
+    """
+    for field, value in (("num_samples", num_samples), ("seq_len", seq_len), ("dim", dim)):
+        if value < 1:
+            raise DataError(f"sines: {field}={value}, expected an integer >= 1")
+    rng = np.random.default_rng(seed)
+    freq = rng.uniform(0.0, 0.1, (num_samples, 1, dim))  # [N, 1, D]
+    phase = rng.uniform(0.0, 0.1, (num_samples, 1, dim))  # [N, 1, D]
+    t = np.arange(seq_len, dtype=np.float64)[None, :, None]  # [1, T, 1]
+    return ((np.sin(freq * t + phase) + 1.0) / 2.0).astype(np.float32)  # [N, T, D]
+
+
+def _require_file(path: str, what: str = "data file") -> None:
+    if not os.path.isfile(path):
+        raise DataError(
+            f"{what} not found: {path!r} (absolute: {os.path.abspath(path)!r}). "
+            "Set config.data.path to the file, or the LDX_DATA_DIR environment "
+            "variable to the folder of the named datasets."
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_finite(x: np.ndarray, path: str, columns: Sequence[str] | None = None) -> None:
+    """Raises DataError naming the first NaN/Inf cell (row, column) of a [N, D] or [N, T, D]."""
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        col = f"column {columns[where[-1]]!r}" if columns else f"column {where[-1]}"
+        raise DataError(
+            f"{path}: non-finite value {x[where]} at index {where} ({col}); "
+            f"{len(bad)} NaN/Inf value(s) in total, expected only finite numbers"
+        )
+
+
+def load_csv(path: str, *, drop_columns: Sequence[int] = ()) -> np.ndarray:
+    """Reads a numeric CSV file as a series.
+
+    A first row with any non-numeric cell (after dropping columns) is taken as a header.
+
+    Args:
+      path: the CSV file.
+      drop_columns: column indices to drop (e.g. a date column), negative allowed.
+
+    Returns:
+      float32 series. # [N, D]
+    """
+    _require_file(path, "CSV file")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(f"{path}: empty CSV file, expected rows of numbers")
+    width = len(rows[0])
+    if any(not -width <= c < width for c in drop_columns):
+        raise DataError(
+            f"{path}: drop_columns={tuple(drop_columns)} out of range for {width} columns"
+        )
+    keep = [c for c in range(width) if c not in {c % width for c in drop_columns}]
+    if not keep:
+        raise DataError(
+            f"{path}: no column left after dropping {tuple(drop_columns)} of "
+            f"{width}, expected at least 1"
+        )
+    header = None
+    if not all(_is_number(rows[0][c]) for c in keep):
+        header, rows = rows[0], rows[1:]
+    first = 2 if header else 1  # 1-based line number of rows[0] in the file (blank lines aside).
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise DataError(
+                f"{path}: row {i + first} has {len(r)} columns, expected {width} (ragged rows)"
+            )
+    if not rows:
+        raise DataError(f"{path}: no data rows after the header, expected at least 1")
+    names = [header[c].strip() if header else str(c) for c in keep]
+    try:
+        x = np.array([[float(r[c]) for c in keep] for r in rows])  # [N, D]
+    except ValueError:
+        i, j = next(
+            (i, j) for i, r in enumerate(rows) for j, c in enumerate(keep) if not _is_number(r[c])
+        )
+        raise DataError(
+            f"{path}: non-numeric cell {rows[i][keep[j]]!r} at row {i + first}, "
+            f"column {names[j]!r} (index {keep[j]}), expected a number; "
+            "drop the column with drop_columns"
+        ) from None
+    _check_finite(x, path, names)
+    return x.astype(np.float32)
+
+
+def _check_numeric(x: np.ndarray, path: str) -> np.ndarray:
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{path}: dtype {x.dtype} is not numeric, expected integers or floats")
+    _check_finite(x, path)
+    return x.astype(np.float32)
+
+
+def load_npy(path: str) -> np.ndarray:
+    """Reads a `.npy` array: a series [N, D] or ready windows [N, T, D].
+
+    Args:
+      path: the `.npy` file.
+
+    Returns:
+      float32 array. # [N, D] or [N, T, D]
+    """
+    _require_file(path, "NPY file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise DataError(f"{path}: cannot read as a .npy array ({e})") from e
+    if x.ndim not in (2, 3):
+        raise DataError(
+            f"{path}: array of shape {x.shape} (rank {x.ndim}), expected rank 2 "
+            "[N, D] (a series) or rank 3 [N, T, D] (windows)"
+        )
+    return _check_numeric(x, path)
+
+
+def load_mat(path: str, key: str = "ts") -> np.ndarray:
+    """Reads one rank-2 variable of a MATLAB `.mat` file as a series.
+
+    Args:
+      path: the `.mat` file.
+      key: the variable name.
+
+    Returns:
+      float32 series. # [N, D]
+    """
+    import scipy.io  # Imported here: only fMRI needs it.
+
+    _require_file(path, "MAT file")
+    mat = scipy.io.loadmat(path)
+    if key not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise DataError(f"{path}: no variable {key!r}, available keys: {keys}")
+    x = np.asarray(mat[key])
+    if x.ndim != 2:
+        raise DataError(f"{path}: variable {key!r} has shape {x.shape}, expected rank 2 [N, D]")
+    return _check_numeric(x, path)
+
+
+def data_dir_default() -> str:
+    """The folder of the named datasets: $LDX_DATA_DIR, else `../shared/data` (from the repo)."""
+    return os.environ.get("LDX_DATA_DIR") or os.path.join("..", "shared", "data")
+
+
+def dataset_path(name: str, data_dir: str | None = None) -> str:
+    """The default file of a named real dataset (`stocks`, `energy`, `etth1`, `fmri`)."""
+    if name not in _NAMED:
+        raise DataError(f"no stored file for dataset {name!r}, expected one of {list(_NAMED)}")
+    return os.path.join(data_dir or data_dir_default(), _NAMED[name][0])
+
+
+def dataset_available(name: str, data_dir: str | None = None) -> bool:
+    """Whether `load_source(name)` runs without a path: sines always, else if its file exists."""
+    if name == "sines":
+        return True
+    return name in _NAMED and os.path.isfile(dataset_path(name, data_dir))
+
+
+def load_source(
+    name: str,
+    path: str = "",
+    data_dir: str | None = None,
+    *,
+    num_samples: int = 10000,
+    dim: int = 5,
+    seq_len: int = 24,
+    seed: int = 0,
+) -> np.ndarray:
+    """Loads a data source by name.
+
+    Args:
+      name: one of `NAMES`: sines, stocks, energy, etth1, fmri, csv, npy.
+      path: the file; required for csv and npy, overrides the default file of a named dataset.
+      data_dir: folder of the named datasets; None or "" means `data_dir_default()`.
+      num_samples: N for sines.
+      dim: D for sines.
+      seq_len: T for sines.
+      seed: seed for sines.
+
+    Returns:
+      float32 series [N, D], or windows [N, T, D] for sines and rank-3 npy.
+    """
+    if name == "sines":
+        return sines(num_samples, seq_len, dim, seed)
+    if name in ("csv", "npy"):
+        if not path:
+            raise DataError(f"data source {name!r} needs a path: set config.data.path")
+        return load_csv(path) if name == "csv" else load_npy(path)
+    if name not in _NAMED:
+        raise DataError(f"unknown dataset name {name!r}, expected one of {list(NAMES)}")
+    path = path or dataset_path(name, data_dir)
+    _require_file(path, f"{name} data file")
+    return _NAMED[name][1](path)

@@ -1,0 +1,86 @@
+"""The boundary between an ml_collections config and ldx's typed pieces.
+
+`build_experiment(config)` validates the config once and returns an
+`Experiment`: the dataset and frozen dataclasses for the model, objective,
+diffusion schedule and sampler. Everything below it takes typed arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+from flax import nnx
+
+from ldx.data import DataConfig, Dataset, build_dataset
+from ldx.diffusion import Schedule, make_schedule
+from ldx.errors import ConfigError
+from ldx.models import LatentDiffusionModel, ModelConfig
+from ldx.objectives import METHODS, ObjectiveConfig, make_loss_fn
+from ldx.sampling import SamplerConfig
+
+# Fields of config.model / config.sample that the method sets, not the user.
+_DERIVED = {"posterior", "skip_z", "features", "stop_max"}
+
+
+def typed(cls, section: ml_collections.ConfigDict, name: str, **extra):
+    """Builds dataclass `cls` from config.<name>, naming any unknown or bad field."""
+    known = {f.name for f in dataclasses.fields(cls)} - _DERIVED
+    values = dict(section)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown field(s) config.{name}.{', '.join(unknown)}; "
+            f"known fields: {', '.join(sorted(known))}."
+        )
+    try:
+        return cls(**values, **extra)
+    except TypeError as e:
+        raise ConfigError(f"config.{name}: {e}") from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A validated config: data, model, objective, schedule and sampler settings."""
+
+    seed: int
+    dataset: Dataset
+    model: ModelConfig
+    objective: ObjectiveConfig
+    schedule: Schedule
+    sampler: SamplerConfig
+
+    def init_model(self) -> LatentDiffusionModel:
+        return LatentDiffusionModel(self.model, rngs=nnx.Rngs(self.seed))
+
+    def loss_fn(self, num_steps: int):
+        return make_loss_fn(self.objective, self.schedule, num_steps)
+
+
+def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
+    """Validates `config` and loads its data. Raises LdxError subclasses on bad input."""
+    if config.method not in METHODS:
+        raise ConfigError(f"config.method={config.method!r} is not one of {METHODS}.")
+    dataset = build_dataset(typed(DataConfig, config.data, "data", seed=config.seed))
+    model = typed(
+        ModelConfig,
+        config.model,
+        "model",
+        features=dataset.dim,
+        posterior="deterministic" if config.method == "psld" else "gaussian",
+        skip_z=config.method == "ld_skip",
+    )
+    objective = typed(ObjectiveConfig, config.objective, "objective", method=config.method)
+    d = config.diffusion
+    try:
+        schedule = make_schedule(d.num_steps, d.schedule, d.beta_start, d.beta_end)
+    except ValueError as e:
+        raise ConfigError(f"config.diffusion: {e}") from e
+    sample = {k: v for k, v in config.sample.items() if k not in ("num_samples", "use_ema")}
+    sampler = typed(
+        SamplerConfig,
+        ml_collections.ConfigDict(sample),
+        "sample",
+        stop_max=objective.num_vi_steps if config.method == "psld" else 0,
+    )
+    return Experiment(config.seed, dataset, model, objective, schedule, sampler)

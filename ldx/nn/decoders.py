@@ -1,0 +1,192 @@
+"""Autoregressive decoders p(X | z) = prod_t N(x_t; mu_t, diag sigma_t^2).
+
+Shape legend: B batch, T time, D features, Z latent, H width.
+
+Every decoder exposes the same interface, so objectives, samplers and the
+dependency measure never look at the backbone:
+
+* `hidden(z [B, Z], x [B, T, D]) -> h [B, T, H]`: teacher forcing. h[:, t]
+  depends on z and x[:, :t] only (causal) and is the representation that
+  predicts x[:, t].
+* `head(h) -> (mean, logvar)`: the Gaussian head, log-variance bounded.
+* `start(z, seq_len) -> state`, `step(state, x_prev [B, D]) -> (state, h [B, H])`:
+  step-by-step decoding (the first step's x_prev is ignored, x_0 = 0).
+* `skip_z` feeds z to every step, not only the first (Dieng et al. 2019).
+
+RNN decoders take their initial state from z and read x_{t-1}. The Transformer
+decoder runs causal self-attention over [z, x_1, ..., x_{T-1}]; its
+step-by-step path keeps a KV cache instead of recomputing the prefix.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ldx.nn.recurrent import RNN
+from ldx.nn.transformer import Transformer
+
+
+class GaussianHead(nnx.Module):
+    """h -> (mean, logvar) with logvar = lo + (hi - lo) * sigmoid(raw)."""
+
+    def __init__(
+        self, width: int, features: int, logvar_bounds: tuple[float, float], *, rngs: nnx.Rngs
+    ):
+        lo, hi = logvar_bounds
+        if not lo < hi:
+            raise ValueError(f"logvar_bounds must satisfy lo < hi, got {logvar_bounds}.")
+        self.bounds = (float(lo), float(hi))
+        self.proj = nnx.Linear(width, 2 * features, rngs=rngs)
+
+    def __call__(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean, raw = jnp.split(self.proj(h), 2, axis=-1)
+        lo, hi = self.bounds
+        return mean, lo + (hi - lo) * jax.nn.sigmoid(raw)
+
+
+def shift_right(x: jax.Array) -> jax.Array:
+    """[x_0 .. x_{T-1}] -> [0, x_0 .. x_{T-2}] along axis 1."""
+    return jnp.pad(x, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+
+
+class RNNDecoder(nnx.Module):
+    """GRU/LSTM decoder: initial state tanh-projected from z, input x_{t-1}."""
+
+    def __init__(
+        self,
+        kind: str,
+        features: int,
+        latent: int,
+        width: int,
+        num_layers: int = 1,
+        skip_z: bool = False,
+        logvar_bounds: tuple[float, float] = (-8.0, 2.0),
+        *,
+        rngs: nnx.Rngs,
+    ):
+        self.skip_z = skip_z
+        self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
+        self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, rngs=rngs)
+
+    def _inputs(self, z: jax.Array, x: jax.Array) -> jax.Array:
+        if not self.skip_z:
+            return x
+        if x.ndim == 3:  # teacher forcing: x [B, T, D]; else one step, x [B, D]
+            z = jnp.broadcast_to(z[:, None], x.shape[:2] + z.shape[-1:])
+        return jnp.concatenate([x, z], axis=-1)
+
+    def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
+        carry = self.rnn.initial_carry(self.init(z))
+        _, h = self.rnn(carry, self._inputs(z, shift_right(x)))
+        return h
+
+    def start(self, z: jax.Array, seq_len: int):
+        del seq_len  # The recurrent state does not grow with T.
+        return self.rnn.initial_carry(self.init(z)), z
+
+    def step(self, state, x_prev: jax.Array):
+        carry, z = state
+        carry, h = self.rnn.step(carry, self._inputs(z, x_prev))
+        return (carry, z), h
+
+    def __call__(self, z, x):
+        return self.head(self.hidden(z, x))
+
+
+class TransformerDecoder(nnx.Module):
+    """Causal Transformer over the tokens [z, x_1, ..., x_{T-1}]."""
+
+    def __init__(
+        self,
+        features: int,
+        latent: int,
+        width: int,
+        num_layers: int = 1,
+        num_heads: int = 4,
+        skip_z: bool = False,
+        logvar_bounds: tuple[float, float] = (-8.0, 2.0),
+        *,
+        rngs: nnx.Rngs,
+    ):
+        self.skip_z = skip_z
+        self.embed_z = nnx.Linear(latent, width, rngs=rngs)
+        self.embed_x = nnx.Linear(features, width, rngs=rngs)
+        self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
+        self.body = Transformer(width, num_layers, num_heads, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, rngs=rngs)
+
+    def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
+        tokens = jnp.concatenate([self.embed_z(z)[:, None], self.embed_x(x[:, :-1])], axis=1)
+        if self.skip_z:
+            tokens = tokens + self.skip(z)[:, None]
+        return self.body(tokens, causal=True)
+
+    def start(self, z: jax.Array, seq_len: int):
+        cache = self.body.empty_cache(z.shape[0], seq_len, z.dtype)
+        return cache, jnp.zeros((), jnp.int32), z
+
+    def step(self, state, x_prev: jax.Array):
+        cache, pos, z = state
+        token = jnp.where(pos == 0, self.embed_z(z), self.embed_x(x_prev))
+        if self.skip_z:
+            token = token + self.skip(z)
+        h, cache = self.body.step(token, cache, pos)
+        return (cache, pos + 1, z), h
+
+    def __call__(self, z, x):
+        return self.head(self.hidden(z, x))
+
+
+def make_decoder(
+    backbone: str,
+    features: int,
+    latent: int,
+    width: int,
+    num_layers: int,
+    num_heads: int,
+    skip_z: bool,
+    logvar_bounds: tuple[float, float],
+    *,
+    rngs: nnx.Rngs,
+) -> nnx.Module:
+    if backbone == "transformer":
+        return TransformerDecoder(
+            features, latent, width, num_layers, num_heads, skip_z, logvar_bounds, rngs=rngs
+        )
+    return RNNDecoder(
+        backbone, features, latent, width, num_layers, skip_z, logvar_bounds, rngs=rngs
+    )
+
+
+def decode_sample(
+    decoder, z: jax.Array, key: jax.Array, seq_len: int, features: int, noise: bool = True
+) -> jax.Array:
+    """Draws X ~ p(X | z) one step at a time in a single `lax.scan`.
+
+    Args:
+      decoder: any decoder with the interface above.
+      z: latents [B, Z].
+      key: PRNG key for the observation noise.
+      seq_len: T.
+      features: D.
+      noise: sample x_t ~ N(mu_t, sigma_t^2) if True, else take x_t = mu_t.
+
+    Returns:
+      x [B, T, D].
+    """
+    batch = z.shape[0]
+    eps = jax.random.normal(key, (seq_len, batch, features), z.dtype)
+
+    def body(carry, eps_t):
+        state, x_prev = carry
+        state, h = decoder.step(state, x_prev)
+        mean, logvar = decoder.head(h)
+        x_t = mean + noise * jnp.exp(0.5 * logvar) * eps_t
+        return (state, x_t), x_t
+
+    init = (decoder.start(z, seq_len), jnp.zeros((batch, features), z.dtype))
+    _, xs = jax.lax.scan(body, init, eps)
+    return jnp.swapaxes(xs, 0, 1)

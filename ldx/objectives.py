@@ -1,0 +1,212 @@
+"""Training objectives for LD, its posterior-collapse baselines, and PSLD.
+
+Shape legend: B batch, T time, D features, Z latent.
+
+Every objective is built by `make_loss_fn` and has the signature
+
+    loss_fn(model, x [B, T, D], key, step, stage) -> (loss, metrics)
+
+`stage` is "joint" (all terms), "autoencoder" (all but the prior's DDPM loss)
+or "prior" (only the DDPM loss, on a stopped-gradient latent) so that LD can
+be trained jointly or in two stages.
+
+LD and baselines (a VAE with a DDPM prior fitted to its latents):
+
+    L = E_q[-log p(X | z)] + beta(step) * KL(q(z | X) || N(0, I)) + L_DM(z)
+
+* `ld`: beta constant. `ld_kl_annealing`: beta ramps 0 -> beta linearly
+  (Bowman et al. 2016) or cyclically (Fu et al. 2019). `ld_masking`: every
+  decoder input x_{t-1} is zeroed with probability p (Semeniuta et al. 2017).
+  `ld_skip`: z is fed to every decoder step (the model's `skip_z`).
+
+PSLD (the paper's framework) with a deterministic bounded code v = z^0 and
+z^i = sqrt(abar_i) v + sqrt(1 - abar_i) eps:
+
+    L_VI = E_{i ~ U{0..N}} [ -w_i log p(X | z^i) ],  w_i = abar_{gamma i} ("index")
+                                                      or abar_i^gamma ("power")
+    L_DM = E_i || eps - eps_theta(z^i, i) ||^2 on v
+    L_CS = E_{i ~ U{L-M..L}} [ (1 - abar_{ceil(i / eta)}) log p(X | z^i) ]
+
+L_CS rewards a low likelihood from a near-noise latent, so it is unbounded
+below. By default it is bounded: the per-window log-likelihood is floored at
+that of a decoder that knows neither z nor the past ("marginal": per-feature
+Gaussian fitted to the batch), below which lowering it earns nothing. The two
+decoder passes (informative and noisy z) run as one batched call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ldx.diffusion import Schedule, eps_loss
+from ldx.errors import ConfigError
+
+METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
+STAGES = ("joint", "autoencoder", "prior")
+KL_SCHEDULES = ("linear", "cyclical")
+VI_WEIGHTS = ("index", "power")
+CS_BOUNDS = ("marginal", "constant", "none")
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """Typed objective hyper-parameters; see `configs/default.py` for each field."""
+
+    method: str = "ld"
+    kl_weight: float = 1.0
+    prior_weight: float = 1.0
+    prior_grad_to_encoder: bool = False
+    kl_schedule: str = "linear"
+    kl_warmup_steps: int = 1000
+    kl_cycles: int = 4
+    kl_ramp_fraction: float = 0.5
+    mask_rate: float = 0.3
+    num_vi_steps: int = 50
+    gamma: float = 2.0
+    vi_weight: str = "index"
+    cs_window: int = 100
+    cs_eta: float = 1.0
+    cs_weight: float = 1.0
+    cs_bound: str = "marginal"
+    cs_floor: float = 0.0
+
+    def __post_init__(self):
+        for name, allowed in (
+            ("method", METHODS),
+            ("kl_schedule", KL_SCHEDULES),
+            ("vi_weight", VI_WEIGHTS),
+            ("cs_bound", CS_BOUNDS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"config.objective.{name}={getattr(self, name)!r} is not one of {allowed}."
+                )
+        if not 0.0 <= self.mask_rate < 1.0:
+            raise ConfigError(f"config.objective.mask_rate={self.mask_rate} must be in [0, 1).")
+        if self.cs_eta <= 0 or self.gamma < 0:
+            raise ConfigError("config.objective.cs_eta must be > 0 and gamma >= 0.")
+
+
+def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
+    """Per-window log N(x; mean, diag exp(logvar)), summed over T and D: [..., T, D] -> [...]."""
+    ll = -0.5 * (LOG_2PI + logvar + jnp.square(x - mean) * jnp.exp(-logvar))
+    return ll.sum(axis=(-2, -1))
+
+
+def gaussian_kl(mean: jax.Array, logvar: jax.Array) -> jax.Array:
+    """KL(N(mean, diag exp(logvar)) || N(0, I)) per example: [B, Z] -> [B]."""
+    return 0.5 * jnp.sum(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
+
+
+def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], jax.Array]:
+    """beta(step) for the method: constant, linear warm-up or cyclical (Fu et al. 2019)."""
+    beta = cfg.kl_weight
+    if cfg.method != "ld_kl_annealing":
+        return lambda step: jnp.asarray(beta, jnp.float32)
+    if cfg.kl_schedule == "linear":
+        warmup = max(cfg.kl_warmup_steps, 1)
+        return lambda step: beta * jnp.minimum(step / warmup, 1.0).astype(jnp.float32)
+    period = max(num_steps // max(cfg.kl_cycles, 1), 1)
+
+    def cyclical(step):
+        tau = jnp.mod(step, period) / period  # position inside the cycle, [0, 1)
+        return beta * jnp.minimum(tau / cfg.kl_ramp_fraction, 1.0).astype(jnp.float32)
+
+    return cyclical
+
+
+def _prior_loss(model, schedule: Schedule, z: jax.Array, key, grad_to_encoder: bool):
+    z = z if grad_to_encoder else jax.lax.stop_gradient(z)
+    return eps_loss(model.eps, schedule, z, key)
+
+
+def _ld_loss(cfg, schedule, beta_fn, model, x, key, step, stage):
+    k_z, k_mask, k_prior = jax.random.split(key, 3)
+    mean, logvar = model.encode(x)
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(k_z, mean.shape, mean.dtype)
+    prior = _prior_loss(model, schedule, z, k_prior, cfg.prior_grad_to_encoder)
+    if stage == "prior":
+        return prior, {"prior": prior}
+    x_in = x
+    if cfg.method == "ld_masking":
+        keep = jax.random.bernoulli(k_mask, 1.0 - cfg.mask_rate, x.shape[:-1] + (1,))
+        x_in = x * keep  # zeroes whole time steps x_t, i.e. the decoder input at t + 1
+    nll = -gaussian_loglik(x, *model.decode(z, x_in)).mean()
+    kl = gaussian_kl(mean, logvar).mean()
+    beta = beta_fn(step)
+    loss = nll + beta * kl
+    if stage == "joint":
+        loss = loss + cfg.prior_weight * prior
+    return loss, {"nll": nll, "kl": kl, "kl_weight": beta, "prior": prior}
+
+
+def psld_vi_weight(cfg: ObjectiveConfig, schedule: Schedule, i: jax.Array) -> jax.Array:
+    """w_i = abar_{round(gamma i)} ("index", clipped at L) or abar_i ** gamma ("power")."""
+    abar = schedule.alpha_bars
+    if cfg.vi_weight == "index":
+        j = jnp.clip(jnp.round(cfg.gamma * i).astype(jnp.int32), 0, schedule.num_steps)
+        return abar[j]
+    return abar[i] ** cfg.gamma
+
+
+def psld_cs_weight(cfg: ObjectiveConfig, schedule: Schedule, i: jax.Array) -> jax.Array:
+    """1 - abar_{ceil(i / eta)}, index clipped to [0, L]."""
+    j = jnp.clip(jnp.ceil(i / cfg.cs_eta).astype(jnp.int32), 0, schedule.num_steps)
+    return 1.0 - schedule.alpha_bars[j]
+
+
+def marginal_loglik(x: jax.Array) -> jax.Array:
+    """Per-window log-lik. under a per-feature Gaussian fitted to the batch: [B, T, D] -> [B]."""
+    mean = x.mean(axis=(0, 1))
+    var = x.var(axis=(0, 1)) + 1e-6
+    return jax.lax.stop_gradient(gaussian_loglik(x, mean, jnp.log(var)))
+
+
+def _psld_loss(cfg, schedule, model, x, key, step, stage):
+    del step
+    k_vi, k_cs, k_eps, k_prior = jax.random.split(key, 4)
+    L = schedule.num_steps
+    batch = x.shape[0]
+    v, _ = model.encode(x)  # [B, Z], bounded
+    prior = _prior_loss(model, schedule, v, k_prior, cfg.prior_grad_to_encoder)
+    if stage == "prior":
+        return prior, {"prior": prior}
+    i_vi = jax.random.randint(k_vi, (batch,), 0, cfg.num_vi_steps + 1)
+    i_cs = jax.random.randint(k_cs, (batch,), max(L - cfg.cs_window, 0), L + 1)
+    i = jnp.concatenate([i_vi, i_cs])  # [2B]
+    abar = schedule.alpha_bars[i][:, None]
+    eps = jax.random.normal(k_eps, (2 * batch,) + v.shape[1:], v.dtype)
+    z = jnp.sqrt(abar) * jnp.concatenate([v, v]) + jnp.sqrt(1.0 - abar) * eps  # [2B, Z]
+    x2 = jnp.concatenate([x, x])
+    ll_vi, ll_cs = jnp.split(gaussian_loglik(x2, *model.decode(z, x2)), 2)  # one decoder call
+    vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()
+    if cfg.cs_bound == "marginal":
+        ll_cs = jnp.maximum(ll_cs, marginal_loglik(x))
+    elif cfg.cs_bound == "constant":
+        ll_cs = jnp.maximum(ll_cs, cfg.cs_floor * x.shape[1] * x.shape[2])
+    cs = (psld_cs_weight(cfg, schedule, i_cs) * ll_cs).mean()
+    loss = vi + cfg.cs_weight * cs
+    if stage == "joint":
+        loss = loss + cfg.prior_weight * prior
+    return loss, {"vi": vi, "cs": cs, "prior": prior, "nll": -ll_vi.mean()}
+
+
+def make_loss_fn(cfg: ObjectiveConfig, schedule: Schedule, num_steps: int):
+    """Returns loss_fn(model, x, key, step, stage="joint") -> (scalar loss, metrics dict)."""
+
+    def loss_fn(model, x, key, step, stage: str = "joint"):
+        if stage not in STAGES:
+            raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}.")
+        if cfg.method == "psld":
+            return _psld_loss(cfg, schedule, model, x, key, step, stage)
+        return _ld_loss(cfg, schedule, beta_fn, model, x, key, step, stage)
+
+    beta_fn = kl_weight_fn(cfg, num_steps)
+    return loss_fn

@@ -1,0 +1,285 @@
+"""Tests of ldx.data: sources, windows, scaling, splits and stateless batches."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ldx import data
+from ldx.data import DataError
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources.
+
+
+def test_sines_matches_scalar_formula():
+    """Given a seed, when generating Sines, then values equal a scalar loop over the same draws."""
+    n, t, d, seed = 7, 24, 3, 5
+    x = data.sines(n, t, d, seed)  # [N, T, D]
+    rng = np.random.default_rng(seed)  # Documented draw order: all freqs, then all phases.
+    freq, phase = rng.uniform(0, 0.1, (n, d)), rng.uniform(0, 0.1, (n, d))
+    for s in (0, n - 1):
+        expected = [[(math.sin(freq[s, k] * i + phase[s, k]) + 1) / 2 for k in range(d)]
+                    for i in range(t)]
+        np.testing.assert_allclose(x[s], expected, rtol=0, atol=1e-6)
+    # The data alone recover a phase and frequency in U(0, 0.1) that reproduce the sample.
+    p = np.arcsin(2 * x[0, 0].astype(np.float64) - 1)  # [D]
+    f = np.arcsin(2 * x[0, 1].astype(np.float64) - 1) - p  # [D]
+    assert np.all((0 <= p) & (p <= 0.1) & (0 <= f) & (f <= 0.1))
+    refit = (np.sin(f * np.arange(t)[:, None] + p) + 1) / 2  # [T, D]
+    np.testing.assert_allclose(x[0], refit, atol=1e-4)
+
+
+def test_sines_shape_range_and_determinism():
+    """Given seeds, when generating, then [N, T, D] float32 in [0, 1], equal iff same seed."""
+    a, b, c = data.sines(50, 24, 5, 0), data.sines(50, 24, 5, 0), data.sines(50, 24, 5, 1)
+    assert a.shape == (50, 24, 5) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_load_csv_header_and_drop_columns(tmp_path):
+    """Given a CSV with a header and a date column, when loaded dropping column 0, then numbers."""
+    path = _write(tmp_path, "x.csv", "date,a,b\n2020-01-01,1,2.5\n2020-01-02,3,-4e1\n")
+    np.testing.assert_array_equal(data.load_csv(path, drop_columns=(0,)), [[1, 2.5], [3, -40]])
+    headless = _write(tmp_path, "y.csv", "1,2\n3,4\n")
+    np.testing.assert_array_equal(data.load_csv(headless), [[1, 2], [3, 4]])
+
+
+def test_load_npy_and_mat(tmp_path):
+    """Given rank-2/3 .npy and a .mat, when loaded, then the same values as float32."""
+    import scipy.io
+
+    for shape in ((6, 2), (4, 3, 2)):
+        x = np.arange(np.prod(shape), dtype=np.int64).reshape(shape)
+        np.save(tmp_path / "x.npy", x)
+        got = data.load_source("npy", str(tmp_path / "x.npy"))
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, x)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    scipy.io.savemat(tmp_path / "x.mat", {"ts": x, "other": np.ones(2)})
+    np.testing.assert_allclose(data.load_mat(str(tmp_path / "x.mat")), x, rtol=1e-6)
+    with pytest.raises(DataError, match=r"no variable 'nope'.*\['other', 'ts'\]"):
+        data.load_mat(str(tmp_path / "x.mat"), key="nope")
+
+
+@pytest.mark.parametrize("name,shape", [("stocks", (3685, 6)), ("energy", (19735, 28)),
+                                        ("etth1", (17420, 7)), ("fmri", (10000, 50))])
+def test_real_datasets_load(name, shape):
+    """Given the shared data folder, when a named dataset loads, then its shape and first row."""
+    if not data.dataset_available(name):
+        pytest.skip(f"{name}: {data.dataset_path(name)} not found (set LDX_DATA_DIR)")
+    x = data.load_source(name)
+    assert x.shape == shape and x.dtype == np.float32 and np.isfinite(x).all()
+    if name != "fmri":  # Compare the first data row with a plain text parse of line 2.
+        with open(data.dataset_path(name)) as f:
+            cells = f.readlines()[1].strip().split(",")[1 if name == "etth1" else 0:]
+        np.testing.assert_allclose(x[0], [float(c) for c in cells], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows, scaling, time shuffle.
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_make_windows_matches_loop(stride):
+    """Given a series, when windowed, then windows equal a Python-loop construction."""
+    series = np.random.default_rng(0).normal(size=(30, 4))  # [N, D]
+    w = data.make_windows(series, 7, stride)  # [W, T, D]
+    expected = np.stack([series[i:i + 7] for i in range(0, 30 - 7 + 1, stride)])
+    assert w.flags.c_contiguous and w.dtype == np.float32
+    np.testing.assert_array_equal(w, expected.astype(np.float32))
+
+
+def test_scaler_round_trip_and_constant_feature():
+    """Given data with a constant feature, when scaled, then [0, 1], constant -> 0, invertible."""
+    x = np.random.default_rng(0).normal(size=(10, 6, 3)) * [1, 100, 0] + [0, 5, 7]  # [N, T, D]
+    scaler = data.MinMaxScaler.fit(x)
+    y = scaler.transform(x)
+    np.testing.assert_array_equal(y.min(axis=(0, 1)), [0, 0, 0])
+    np.testing.assert_array_equal(y.max(axis=(0, 1)), [1, 1, 0])
+    lo, hi = x[..., 1].min(), x[..., 1].max()
+    np.testing.assert_allclose(y[..., 1], (x[..., 1] - lo) / (hi - lo), atol=1e-6)
+    np.testing.assert_allclose(scaler.inverse_transform(y), x, rtol=1e-5, atol=1e-4)
+    again = data.MinMaxScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    np.testing.assert_array_equal(again.transform(x[0]), y[0])  # Any leading shape.
+
+
+def test_shuffle_time_permutes_rows_within_windows():
+    """Given windows, when time-shuffled, then each window keeps its rows but in a new order."""
+    w = np.random.default_rng(0).normal(size=(20, 24, 3)).astype(np.float32)  # [W, T, D]
+    s = data.shuffle_time(w, seed=1)
+    for a, b in zip(w, s):  # Same multiset of rows: compare rows sorted lexicographically.
+        np.testing.assert_array_equal(a[np.lexsort(a.T)], b[np.lexsort(b.T)])
+    assert all(not np.array_equal(a, b) for a, b in zip(w, s))
+    np.testing.assert_array_equal(s, data.shuffle_time(w, seed=1))
+    assert not np.array_equal(s, data.shuffle_time(w, seed=2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets.
+
+
+def test_build_dataset_random_split_scales_on_train(tmp_path):
+    """Given a CSV series, when built with a random split, then train/test partition the windows
+    and train is min-max scaled with its own statistics."""
+    series = np.random.default_rng(0).normal(size=(50, 2)) * [1, 10]  # [N, D]
+    text = "a,b\n" + "\n".join(f"{u!r},{v!r}" for u, v in series.tolist())
+    path = _write(tmp_path, "s.csv", text)
+    cfg = data.DataConfig(name="csv", path=path, seq_len=5, train_fraction=0.75, seed=3)
+    ds = data.build_dataset(cfg)
+    assert (len(ds.train), len(ds.test), ds.seq_len, ds.dim) == (34, 12, 5, 2)  # floor(46 * 0.75).
+    np.testing.assert_array_equal(ds.train.min(axis=(0, 1)), [0, 0])
+    np.testing.assert_array_equal(ds.train.max(axis=(0, 1)), [1, 1])
+    raw = ds.scaler.inverse_transform(np.concatenate([ds.train, ds.test]))  # [W, T, D]
+    windows = np.stack([series[i:i + 5] for i in range(46)])  # Every window exactly once.
+    order = lambda w: np.argsort(w[:, 0, 0])  # noqa: E731 - window start values are distinct.
+    np.testing.assert_allclose(raw[order(raw)], windows[order(windows)], atol=1e-4)
+    again = data.build_dataset(cfg)
+    np.testing.assert_array_equal(again.train, ds.train)
+
+
+def test_build_dataset_chronological_and_shuffled(tmp_path):
+    """Given a series, when split chronologically with shuffle_time, then train holds the first
+    rows' windows (time-shuffled) and test the last rows'."""
+    series = np.arange(40, dtype=np.float64)[:, None] * [1, 2]  # [N, D]
+    np.save(tmp_path / "s.npy", series)
+    cfg = data.DataConfig(name="npy", path=str(tmp_path / "s.npy"), seq_len=4,
+                          split="chronological", train_fraction=0.5, shuffle_time=True)
+    ds = data.build_dataset(cfg)
+    train = ds.scaler.inverse_transform(np.sort(ds.train, axis=1))  # Undo the time shuffle.
+    np.testing.assert_allclose(train, data.make_windows(series[:20], 4), atol=1e-4)
+    np.testing.assert_allclose(ds.scaler.inverse_transform(np.sort(ds.test, axis=1)),
+                               data.make_windows(series[20:], 4), atol=1e-4)
+    assert not np.array_equal(ds.train, np.sort(ds.train, axis=1))
+
+
+def test_build_dataset_sines_windows():
+    """Given sines, when built, then windows are split without re-windowing and rescaled."""
+    cfg = data.DataConfig(num_samples=100, dim=2, seq_len=8)
+    ds = data.build_dataset(cfg)
+    assert ds.train.shape == (80, 8, 2) and ds.test.shape == (20, 8, 2)
+    raw = data.sines(100, 8, 2, 0)
+    perm = np.random.default_rng([0, 0]).permutation(100)
+    np.testing.assert_allclose(ds.scaler.inverse_transform(ds.train), raw[perm[:80]], atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches.
+
+
+def test_batch_indices_epochs_cover_every_example():
+    """Given B dividing N, when an epoch of steps is concatenated, then each index appears once
+    and the epoch equals the documented permutation."""
+    n, b, seed = 12, 4, 7
+    for epoch in range(3):
+        idx = np.concatenate([data.batch_indices(n, b, s, seed)
+                              for s in range(epoch * 3, epoch * 3 + 3)])
+        np.testing.assert_array_equal(np.sort(idx), np.arange(n))
+        np.testing.assert_array_equal(idx, np.random.default_rng([seed, epoch]).permutation(n))
+
+
+@pytest.mark.parametrize("n,b", [(10, 4), (5, 12), (7, 7)])
+def test_batch_indices_straddle_and_resume(n, b):
+    """Given any N, B, when a step is recomputed fresh (after clearing the cache), then it equals
+    the same positions of the concatenated epoch stream."""
+    seed, steps = 3, 6
+    stream = np.concatenate([np.random.default_rng([seed, e]).permutation(n)
+                             for e in range(steps * b // n + 2)])
+    got = [data.batch_indices(n, b, s, seed) for s in range(steps)]
+    data.pipeline._epoch_permutation.cache_clear()  # As if a resumed process.
+    for s in reversed(range(steps)):
+        np.testing.assert_array_equal(stream[s * b:(s + 1) * b], got[s])
+        np.testing.assert_array_equal(data.batch_indices(n, b, s, seed), got[s])
+    assert not np.array_equal(got[0], data.batch_indices(n, b, 0, seed + 1))
+
+
+def test_get_batch_gathers_rows():
+    """Given windows, when batched, then the batch is the windows at batch_indices."""
+    x = np.random.default_rng(0).normal(size=(9, 3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(data.get_batch(x, 4, 5, 1), x[data.batch_indices(9, 4, 5, 1)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input.
+
+
+BAD_CSV = {
+    "non_numeric": ("a,b\n1,2\n3,abc\n", r"non-numeric cell 'abc' at row 3, column 'b'"),
+    "nan": ("a,b\n1,2\n3,nan\n", r"non-finite value nan at index \(1, 1\) \(column 'b'\)"),
+    "inf": ("1,inf\n3,4\n", r"non-finite value inf at index \(0, 1\)"),
+    "empty": ("", r"empty CSV file"),
+    "header_only": ("a,b\n", r"no data rows"),
+    "ragged": ("a,b\n1,2\n3\n", r"row 3 has 1 columns, expected 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CSV))
+def test_bad_csv(tmp_path, case):
+    """Given a malformed CSV, when loaded, then DataError names the problem and the file."""
+    text, pattern = BAD_CSV[case]
+    path = _write(tmp_path, "bad.csv", text)
+    with pytest.raises(DataError, match=pattern) as e:
+        data.load_source("csv", path)
+    assert "bad.csv" in str(e.value)
+
+
+def test_csv_drop_every_column(tmp_path):
+    """Given a one-column CSV, when its only column is dropped, then DataError."""
+    with pytest.raises(DataError, match="no column left"):
+        data.load_csv(_write(tmp_path, "x.csv", "1\n2\n"), drop_columns=(0,))
+
+
+@pytest.mark.parametrize("array,pattern", [
+    (np.array([[1.0, np.nan]]), r"non-finite value nan"),
+    (np.array([[1.0], [-np.inf]]), r"non-finite value -inf"),
+    (np.zeros((2, 2, 2, 2)), r"shape \(2, 2, 2, 2\) \(rank 4\)"),
+    (np.zeros(3), r"shape \(3,\) \(rank 1\)"),
+    (np.array([["a", "b"]]), r"dtype <U1 is not numeric"),
+])
+def test_bad_npy(tmp_path, array, pattern):
+    """Given a bad .npy, when loaded, then DataError names the value or shape."""
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(DataError, match=pattern):
+        data.load_npy(str(tmp_path / "x.npy"))
+
+
+@pytest.mark.parametrize("call,pattern", [
+    (lambda: data.load_source("stocks", "/nonexistent/s.csv"),
+     r"not found: '/nonexistent/s.csv'.*config.data.path.*LDX_DATA_DIR"),
+    (lambda: data.load_source("npy", "/nonexistent/x.npy"), r"NPY file not found"),
+    (lambda: data.load_source("etth1", data_dir="/nonexistent"), r"etth1/ETTh1.csv"),
+    (lambda: data.load_source("mnist"), r"unknown dataset name 'mnist'.*'sines'.*'npy'"),
+    (lambda: data.load_source("csv"), r"'csv' needs a path.*config.data.path"),
+    (lambda: data.make_windows(np.zeros((5, 2)), 24), r"length 5 .* seq_len=24"),
+    (lambda: data.make_windows(np.zeros((5, 2)), 0), r"seq_len=0"),
+    (lambda: data.DataConfig(split="sideways"), r"data.split='sideways'.*chronological"),
+    (lambda: data.DataConfig(seq_len=1), r"data.seq_len=1"),
+    (lambda: data.DataConfig(train_fraction=1.0), r"train_fraction=1.0"),
+    (lambda: data.DataConfig(name="mnist"), r"data.name='mnist'"),
+    (lambda: data.batch_indices(10, 0, 0, 0), r"batch_size=0"),
+    (lambda: data.build_dataset(data.DataConfig(num_samples=1, seq_len=4)),
+     r"1 window\(s\).*expected >= 1 each"),
+])
+def test_bad_arguments(call, pattern):
+    """Given a bad name, path or setting, when used, then DataError says what was expected."""
+    with pytest.raises(DataError, match=pattern):
+        call()
+
+
+def test_chronological_test_part_shorter_than_window(tmp_path):
+    """Given a short series, when the chronological test part is under seq_len, then DataError."""
+    np.save(tmp_path / "s.npy", np.zeros((30, 2)))
+    cfg = data.DataConfig(name="npy", path=str(tmp_path / "s.npy"), seq_len=10,
+                          split="chronological", train_fraction=0.8)
+    with pytest.raises(DataError, match=r"chronological test split .* 6 rows .* seq_len=10"):
+        data.build_dataset(cfg)

@@ -1,0 +1,127 @@
+"""Smoke runs of the launch apps as a user runs them, and their answers to bad input."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs.default import get_config
+from ldx.data import DataConfig, build_dataset
+from tests.conftest import CACHE_DIR, ROOT
+
+
+def run_app(app: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs `python -m launch.<app> args...` from the repository root."""
+    env = dict(os.environ, LDX_COMPILATION_CACHE=CACHE_DIR or "", JAX_PLATFORMS="cpu")
+    return subprocess.run(
+        [sys.executable, "-m", f"launch.{app}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+SMOKE = "--config=configs/default.py:smoke"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A workdir trained by `launch.train` on the smoke config."""
+    path = str(tmp_path_factory.mktemp("smoke"))
+    result = run_app("train", SMOKE, f"--workdir={path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return path
+
+
+def test_train_writes_checkpoint_samples_and_plot(workdir):
+    # Given the smoke run; then its workdir holds a checkpoint, metrics, a PNG and
+    # samples whose original-unit values are the inverse scaling of the normalised ones.
+    for name in ("config.json", "metrics.jsonl", "samples.png", "checkpoints"):
+        assert os.path.exists(os.path.join(workdir, name)), name
+    with np.load(os.path.join(workdir, "samples.npz")) as f:
+        samples, normalized = f["samples"], f["samples_normalized"]
+    assert samples.shape == normalized.shape == (8, 24, 5)
+    config = get_config("smoke")
+    scaler = build_dataset(DataConfig(**config.data, seed=config.seed)).scaler
+    np.testing.assert_allclose(samples, scaler.inverse_transform(normalized), rtol=1e-5)
+    assert np.isfinite(samples).all()
+
+
+def test_sample_app_and_no_overwrite(workdir, tmp_path):
+    # Given a trained workdir; when launch.sample writes 5 series, then the file has
+    # them; a second call to the same path fails and leaves the file as it was.
+    out = str(tmp_path / "s.npz")
+    result = run_app("sample", f"--workdir={workdir}", "--num_samples=5", f"--output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as f:
+        first = f["samples"]
+    assert first.shape == (5, 24, 5) and np.isfinite(first).all()
+    before = os.path.getmtime(out)
+    again = run_app("sample", f"--workdir={workdir}", "--num_samples=3", f"--output={out}")
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert os.path.getmtime(out) == before
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d: ["--config.model.nonsense=1"], "nonsense"),
+        (lambda d: ["--config.model.backbone=rnn"], "config.model.backbone='rnn'"),
+        (lambda d: ["--config.method=vae"], "config.method='vae'"),
+        (lambda d: ["--config.data.name=csv"], "path"),
+        (lambda d: ["--config.data.name=csv", "--config.data.path=/no/such.csv"], "/no/such.csv"),
+        (
+            lambda d: [
+                "--config.data.name=csv",
+                "--config.data.path=" + _write(d / "short.csv", "a,b\n1,2\n3,4\n"),
+            ],
+            "shorter than the window",
+        ),
+        (
+            lambda d: [
+                "--config.data.name=csv",
+                "--config.data.path=" + _write(d / "nan.csv", "a,b\n" + "1,2\n" * 30 + "nan,4\n"),
+            ],
+            "NaN",
+        ),
+        (
+            lambda d: [
+                "--config.data.name=csv",
+                "--config.data.path="
+                + _write(d / "text.csv", "a,b\n" + "1,2\n" * 30 + "1,hello\n"),
+            ],
+            "hello",
+        ),
+        (
+            lambda d: ["--config.model.latent_dim=6", "--config.model.unet_channels=(8,16,32)"],
+            "latent_dim=6",
+        ),
+        (lambda d: ["--config.train.stages=three"], "config.train.stages"),
+        (lambda d: ["--config.sample.sampler=euler"], "config.sample.sampler"),
+    ],
+)
+def test_train_rejects_bad_input(tmp_path, make_args, message):
+    # Given a bad config value or data file; then launch.train exits 1 with one clear
+    # message naming the problem, before writing anything into the workdir.
+    workdir = tmp_path / "w"
+    result = run_app("train", SMOKE, f"--workdir={workdir}", *make_args(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not os.path.exists(workdir / "checkpoints")
+
+
+def test_sample_rejects_a_non_workdir(tmp_path):
+    # Given an empty folder; then launch.sample says it is not an ldx workdir.
+    result = run_app("sample", f"--workdir={tmp_path}", f"--output={tmp_path / 'x.npz'}")
+    assert result.returncode == 1 and "not an ldx workdir" in result.stderr
