@@ -31,7 +31,15 @@ def main(argv):
         raise LdxError(f"--output={_OUTPUT.value!r} must end in .npz.")
     if os.path.exists(_OUTPUT.value) and not _OVERWRITE.value:
         raise LdxError(f"--output={_OUTPUT.value!r} exists; pass --overwrite to replace it.")
-    save_samples(load_run(_WORKDIR.value), _NUM.value, _OUTPUT.value, _SEED.value, _EMA.value)
+    run = load_run(_WORKDIR.value)
+    save_samples(
+        run,
+        _NUM.value,
+        _OUTPUT.value,
+        _SEED.value,
+        _EMA.value,
+        batch_size=run.config.sample.batch_size,
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def main(argv):
             os.path.join(_WORKDIR.value, "samples.npz"),
             seed=config.seed,
             use_ema=config.sample.use_ema,
+            batch_size=config.sample.batch_size,
         )
 
 

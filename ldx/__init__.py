@@ -4,9 +4,8 @@ The public API, one import away:
 
     import ldx
     run = ldx.load_run("/tmp/ldx")                 # a trained workdir
-    fn = ldx.make_generate_fn(run.model_fn, run.experiment.schedule,
-                              run.experiment.sampler, seq_len=24)   # jitted
-    x = fn(run.params(), jax.random.key(0), 16)    # [16, T, D], normalised units
+    generate = ldx.make_generate_fn(run.model_fn, run.experiment.generate)  # jitted
+    x = generate(run.params(), jax.random.key(0), 16)  # [16, T, D], normalised units
 """
 
 from ldx.data import DataConfig, Dataset, MinMaxScaler, build_dataset, get_batch

@@ -3,6 +3,15 @@
 `build_experiment(config)` validates the config once and returns an
 `Experiment`: the dataset and frozen dataclasses for the model, objective,
 diffusion schedule and sampler. Everything below it takes typed arguments.
+
+The training loop, checkpoints and samplers only use this interface:
+
+    exp.seed, exp.dataset
+    exp.init_model() -> nnx.Module
+    exp.loss_fn(num_steps) -> loss_fn(model, x, key, step, stage) -> (loss, metrics)
+    exp.generate(model, key, num) -> series [num, T, D] in normalised units
+
+so another model family (e.g. LDIDP) plugs in by providing an object with it.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from ldx.diffusion import Schedule, make_schedule
 from ldx.errors import ConfigError
 from ldx.models import LatentDiffusionModel, ModelConfig
 from ldx.objectives import METHODS, ObjectiveConfig, make_loss_fn
-from ldx.sampling import SamplerConfig
+from ldx.sampling import SamplerConfig, generate
 
 # Fields of config.model / config.sample that the method sets, not the user.
 _DERIVED = {"posterior", "skip_z", "features", "stop_max"}
@@ -55,6 +64,10 @@ class Experiment:
 
     def loss_fn(self, num_steps: int):
         return make_loss_fn(self.objective, self.schedule, num_steps)
+
+    def generate(self, model, key, num: int):
+        """num series [num, T, D]: z from the DDPM prior, then X ~ p(X | z)."""
+        return generate(model, self.schedule, self.sampler, key, num, self.dataset.seq_len)
 
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:

@@ -18,6 +18,7 @@ from flax import nnx
 
 from ldx.errors import ConfigError
 from ldx.nn import UNet1D, make_decoder, make_encoder
+from ldx.nn.encoders import POOLINGS
 
 BACKBONES = ("gru", "lstm", "transformer")
 POSTERIORS = ("gaussian", "deterministic")
@@ -66,6 +67,7 @@ class ModelConfig:
             ("backbone", self.backbone, BACKBONES),
             ("posterior", self.posterior, POSTERIORS),
             ("bound", self.bound, BOUNDS),
+            ("pooling", self.pooling, POOLINGS),
         ):
             if value not in allowed:
                 raise ConfigError(f"config.model.{name}={value!r} is not one of {allowed}.")

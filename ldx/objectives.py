@@ -90,8 +90,18 @@ class ObjectiveConfig:
                 )
         if not 0.0 <= self.mask_rate < 1.0:
             raise ConfigError(f"config.objective.mask_rate={self.mask_rate} must be in [0, 1).")
-        if self.cs_eta <= 0 or self.gamma < 0:
-            raise ConfigError("config.objective.cs_eta must be > 0 and gamma >= 0.")
+        for name, ok, expected in (
+            ("cs_eta", self.cs_eta > 0, "> 0"),
+            ("gamma", self.gamma >= 0, ">= 0"),
+            ("kl_ramp_fraction", 0 < self.kl_ramp_fraction <= 1, "in (0, 1]"),
+            ("kl_cycles", self.kl_cycles >= 1, ">= 1"),
+            ("num_vi_steps", self.num_vi_steps >= 0, ">= 0"),
+            ("cs_window", self.cs_window >= 0, ">= 0"),
+        ):
+            if not ok:
+                raise ConfigError(
+                    f"config.objective.{name}={getattr(self, name)} must be {expected}."
+                )
 
 
 def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
@@ -111,9 +121,10 @@ def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], 
     if cfg.method != "ld_kl_annealing":
         return lambda step: jnp.asarray(beta, jnp.float32)
     if cfg.kl_schedule == "linear":
-        warmup = max(cfg.kl_warmup_steps, 1)
-        return lambda step: beta * jnp.minimum(step / warmup, 1.0).astype(jnp.float32)
-    period = max(num_steps // max(cfg.kl_cycles, 1), 1)
+        if cfg.kl_warmup_steps <= 0:  # no warm-up: the full weight from step 0
+            return lambda step: jnp.asarray(beta, jnp.float32)
+        return lambda step: beta * jnp.minimum(step / cfg.kl_warmup_steps, 1.0).astype(jnp.float32)
+    period = max(num_steps // cfg.kl_cycles, 1)
 
     def cyclical(step):
         tau = jnp.mod(step, period) / period  # position inside the cycle, [0, 1)

@@ -76,15 +76,12 @@ def generate(
 
 
 def make_generate_fn(
-    model_fn: Callable[[jax.Array], nnx.Module],
-    schedule: Schedule,
-    cfg: SamplerConfig,
-    seq_len: int,
+    model_fn: Callable[[jax.Array], nnx.Module], generate_fn: Callable
 ) -> Callable[[jax.Array, jax.Array, int], jax.Array]:
-    """A jitted (flat params [P], key, num) -> series [num, T, D]; compiled once per num."""
+    """Jits generate_fn(model, key, num) as (flat params [P], key, num); one compile per num."""
 
     def fn(params, key, num):
-        return generate(model_fn(params), schedule, cfg, key, num, seq_len)
+        return generate_fn(model_fn(params), key, num)
 
     return jax.jit(fn, static_argnums=2)
 
@@ -98,7 +95,9 @@ def draw(generate_fn, params, key, num: int, batch_size: int) -> np.ndarray:
     return np.concatenate(chunks)[:num]
 
 
-def save_samples(run, num: int, output: str, seed: int = 0, use_ema: bool = True) -> np.ndarray:
+def save_samples(
+    run, num: int, output: str, seed: int = 0, use_ema: bool = True, batch_size: int = 1000
+) -> np.ndarray:
     """Draws `num` series from a trained run; writes `output` (.npz) and a PNG beside it.
 
     The npz holds `samples` [N, T, D] in the data's original units and
@@ -109,8 +108,8 @@ def save_samples(run, num: int, output: str, seed: int = 0, use_ema: bool = True
     from ldx.plotting import plot_samples
 
     exp = run.experiment
-    fn = make_generate_fn(run.model_fn, exp.schedule, exp.sampler, exp.dataset.seq_len)
-    fake = draw(fn, run.params(use_ema), jax.random.key(seed), num, exp.sampler.batch_size)
+    fn = make_generate_fn(run.model_fn, exp.generate)
+    fake = draw(fn, run.params(use_ema), jax.random.key(seed), num, batch_size)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     tmp = output + ".tmp.npz"
     np.savez(tmp, samples=exp.dataset.scaler.inverse_transform(fake), samples_normalized=fake)

@@ -27,8 +27,9 @@ def test_sines_matches_scalar_formula():
     rng = np.random.default_rng(seed)  # Documented draw order: all freqs, then all phases.
     freq, phase = rng.uniform(0, 0.1, (n, d)), rng.uniform(0, 0.1, (n, d))
     for s in (0, n - 1):
-        expected = [[(math.sin(freq[s, k] * i + phase[s, k]) + 1) / 2 for k in range(d)]
-                    for i in range(t)]
+        expected = [
+            [(math.sin(freq[s, k] * i + phase[s, k]) + 1) / 2 for k in range(d)] for i in range(t)
+        ]
         np.testing.assert_allclose(x[s], expected, rtol=0, atol=1e-6)
     # The data alone recover a phase and frequency in U(0, 0.1) that reproduce the sample.
     p = np.arcsin(2 * x[0, 0].astype(np.float64) - 1)  # [D]
@@ -72,8 +73,10 @@ def test_load_npy_and_mat(tmp_path):
         data.load_mat(str(tmp_path / "x.mat"), key="nope")
 
 
-@pytest.mark.parametrize("name,shape", [("stocks", (3685, 6)), ("energy", (19735, 28)),
-                                        ("etth1", (17420, 7)), ("fmri", (10000, 50))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [("stocks", (3685, 6)), ("energy", (19735, 28)), ("etth1", (17420, 7)), ("fmri", (10000, 50))],
+)
 def test_real_datasets_load(name, shape):
     """Given the shared data folder, when a named dataset loads, then its shape and first row."""
     if not data.dataset_available(name):
@@ -82,7 +85,7 @@ def test_real_datasets_load(name, shape):
     assert x.shape == shape and x.dtype == np.float32 and np.isfinite(x).all()
     if name != "fmri":  # Compare the first data row with a plain text parse of line 2.
         with open(data.dataset_path(name)) as f:
-            cells = f.readlines()[1].strip().split(",")[1 if name == "etth1" else 0:]
+            cells = f.readlines()[1].strip().split(",")[1 if name == "etth1" else 0 :]
         np.testing.assert_allclose(x[0], [float(c) for c in cells], rtol=1e-6)
 
 
@@ -95,7 +98,7 @@ def test_make_windows_matches_loop(stride):
     """Given a series, when windowed, then windows equal a Python-loop construction."""
     series = np.random.default_rng(0).normal(size=(30, 4))  # [N, D]
     w = data.make_windows(series, 7, stride)  # [W, T, D]
-    expected = np.stack([series[i:i + 7] for i in range(0, 30 - 7 + 1, stride)])
+    expected = np.stack([series[i : i + 7] for i in range(0, 30 - 7 + 1, stride)])
     assert w.flags.c_contiguous and w.dtype == np.float32
     np.testing.assert_array_equal(w, expected.astype(np.float32))
 
@@ -141,7 +144,7 @@ def test_build_dataset_random_split_scales_on_train(tmp_path):
     np.testing.assert_array_equal(ds.train.min(axis=(0, 1)), [0, 0])
     np.testing.assert_array_equal(ds.train.max(axis=(0, 1)), [1, 1])
     raw = ds.scaler.inverse_transform(np.concatenate([ds.train, ds.test]))  # [W, T, D]
-    windows = np.stack([series[i:i + 5] for i in range(46)])  # Every window exactly once.
+    windows = np.stack([series[i : i + 5] for i in range(46)])  # Every window exactly once.
     order = lambda w: np.argsort(w[:, 0, 0])  # noqa: E731 - window start values are distinct.
     np.testing.assert_allclose(raw[order(raw)], windows[order(windows)], atol=1e-4)
     again = data.build_dataset(cfg)
@@ -153,13 +156,22 @@ def test_build_dataset_chronological_and_shuffled(tmp_path):
     rows' windows (time-shuffled) and test the last rows'."""
     series = np.arange(40, dtype=np.float64)[:, None] * [1, 2]  # [N, D]
     np.save(tmp_path / "s.npy", series)
-    cfg = data.DataConfig(name="npy", path=str(tmp_path / "s.npy"), seq_len=4,
-                          split="chronological", train_fraction=0.5, shuffle_time=True)
+    cfg = data.DataConfig(
+        name="npy",
+        path=str(tmp_path / "s.npy"),
+        seq_len=4,
+        split="chronological",
+        train_fraction=0.5,
+        shuffle_time=True,
+    )
     ds = data.build_dataset(cfg)
     train = ds.scaler.inverse_transform(np.sort(ds.train, axis=1))  # Undo the time shuffle.
     np.testing.assert_allclose(train, data.make_windows(series[:20], 4), atol=1e-4)
-    np.testing.assert_allclose(ds.scaler.inverse_transform(np.sort(ds.test, axis=1)),
-                               data.make_windows(series[20:], 4), atol=1e-4)
+    np.testing.assert_allclose(
+        ds.scaler.inverse_transform(np.sort(ds.test, axis=1)),
+        data.make_windows(series[20:], 4),
+        atol=1e-4,
+    )
     assert not np.array_equal(ds.train, np.sort(ds.train, axis=1))
 
 
@@ -182,8 +194,9 @@ def test_batch_indices_epochs_cover_every_example():
     and the epoch equals the documented permutation."""
     n, b, seed = 12, 4, 7
     for epoch in range(3):
-        idx = np.concatenate([data.batch_indices(n, b, s, seed)
-                              for s in range(epoch * 3, epoch * 3 + 3)])
+        idx = np.concatenate(
+            [data.batch_indices(n, b, s, seed) for s in range(epoch * 3, epoch * 3 + 3)]
+        )
         np.testing.assert_array_equal(np.sort(idx), np.arange(n))
         np.testing.assert_array_equal(idx, np.random.default_rng([seed, epoch]).permutation(n))
 
@@ -193,12 +206,13 @@ def test_batch_indices_straddle_and_resume(n, b):
     """Given any N, B, when a step is recomputed fresh (after clearing the cache), then it equals
     the same positions of the concatenated epoch stream."""
     seed, steps = 3, 6
-    stream = np.concatenate([np.random.default_rng([seed, e]).permutation(n)
-                             for e in range(steps * b // n + 2)])
+    stream = np.concatenate(
+        [np.random.default_rng([seed, e]).permutation(n) for e in range(steps * b // n + 2)]
+    )
     got = [data.batch_indices(n, b, s, seed) for s in range(steps)]
     data.pipeline._epoch_permutation.cache_clear()  # As if a resumed process.
     for s in reversed(range(steps)):
-        np.testing.assert_array_equal(stream[s * b:(s + 1) * b], got[s])
+        np.testing.assert_array_equal(stream[s * b : (s + 1) * b], got[s])
         np.testing.assert_array_equal(data.batch_indices(n, b, s, seed), got[s])
     assert not np.array_equal(got[0], data.batch_indices(n, b, 0, seed + 1))
 
@@ -239,13 +253,16 @@ def test_csv_drop_every_column(tmp_path):
         data.load_csv(_write(tmp_path, "x.csv", "1\n2\n"), drop_columns=(0,))
 
 
-@pytest.mark.parametrize("array,pattern", [
-    (np.array([[1.0, np.nan]]), r"non-finite value nan"),
-    (np.array([[1.0], [-np.inf]]), r"non-finite value -inf"),
-    (np.zeros((2, 2, 2, 2)), r"shape \(2, 2, 2, 2\) \(rank 4\)"),
-    (np.zeros(3), r"shape \(3,\) \(rank 1\)"),
-    (np.array([["a", "b"]]), r"dtype <U1 is not numeric"),
-])
+@pytest.mark.parametrize(
+    "array,pattern",
+    [
+        (np.array([[1.0, np.nan]]), r"non-finite value nan"),
+        (np.array([[1.0], [-np.inf]]), r"non-finite value -inf"),
+        (np.zeros((2, 2, 2, 2)), r"shape \(2, 2, 2, 2\) \(rank 4\)"),
+        (np.zeros(3), r"shape \(3,\) \(rank 1\)"),
+        (np.array([["a", "b"]]), r"dtype <U1 is not numeric"),
+    ],
+)
 def test_bad_npy(tmp_path, array, pattern):
     """Given a bad .npy, when loaded, then DataError names the value or shape."""
     np.save(tmp_path / "x.npy", array)
@@ -253,23 +270,30 @@ def test_bad_npy(tmp_path, array, pattern):
         data.load_npy(str(tmp_path / "x.npy"))
 
 
-@pytest.mark.parametrize("call,pattern", [
-    (lambda: data.load_source("stocks", "/nonexistent/s.csv"),
-     r"not found: '/nonexistent/s.csv'.*config.data.path.*LDX_DATA_DIR"),
-    (lambda: data.load_source("npy", "/nonexistent/x.npy"), r"NPY file not found"),
-    (lambda: data.load_source("etth1", data_dir="/nonexistent"), r"etth1/ETTh1.csv"),
-    (lambda: data.load_source("mnist"), r"unknown dataset name 'mnist'.*'sines'.*'npy'"),
-    (lambda: data.load_source("csv"), r"'csv' needs a path.*config.data.path"),
-    (lambda: data.make_windows(np.zeros((5, 2)), 24), r"length 5 .* seq_len=24"),
-    (lambda: data.make_windows(np.zeros((5, 2)), 0), r"seq_len=0"),
-    (lambda: data.DataConfig(split="sideways"), r"data.split='sideways'.*chronological"),
-    (lambda: data.DataConfig(seq_len=1), r"data.seq_len=1"),
-    (lambda: data.DataConfig(train_fraction=1.0), r"train_fraction=1.0"),
-    (lambda: data.DataConfig(name="mnist"), r"data.name='mnist'"),
-    (lambda: data.batch_indices(10, 0, 0, 0), r"batch_size=0"),
-    (lambda: data.build_dataset(data.DataConfig(num_samples=1, seq_len=4)),
-     r"1 window\(s\).*expected >= 1 each"),
-])
+@pytest.mark.parametrize(
+    "call,pattern",
+    [
+        (
+            lambda: data.load_source("stocks", "/nonexistent/s.csv"),
+            r"not found: '/nonexistent/s.csv'.*config.data.path.*LDX_DATA_DIR",
+        ),
+        (lambda: data.load_source("npy", "/nonexistent/x.npy"), r"NPY file not found"),
+        (lambda: data.load_source("etth1", data_dir="/nonexistent"), r"etth1/ETTh1.csv"),
+        (lambda: data.load_source("mnist"), r"unknown dataset name 'mnist'.*'sines'.*'npy'"),
+        (lambda: data.load_source("csv"), r"'csv' needs a path.*config.data.path"),
+        (lambda: data.make_windows(np.zeros((5, 2)), 24), r"length 5 .* seq_len=24"),
+        (lambda: data.make_windows(np.zeros((5, 2)), 0), r"seq_len=0"),
+        (lambda: data.DataConfig(split="sideways"), r"data.split='sideways'.*chronological"),
+        (lambda: data.DataConfig(seq_len=1), r"data.seq_len=1"),
+        (lambda: data.DataConfig(train_fraction=1.0), r"train_fraction=1.0"),
+        (lambda: data.DataConfig(name="mnist"), r"data.name='mnist'"),
+        (lambda: data.batch_indices(10, 0, 0, 0), r"batch_size=0"),
+        (
+            lambda: data.build_dataset(data.DataConfig(num_samples=1, seq_len=4)),
+            r"1 window\(s\).*expected >= 1 each",
+        ),
+    ],
+)
 def test_bad_arguments(call, pattern):
     """Given a bad name, path or setting, when used, then DataError says what was expected."""
     with pytest.raises(DataError, match=pattern):
@@ -279,7 +303,12 @@ def test_bad_arguments(call, pattern):
 def test_chronological_test_part_shorter_than_window(tmp_path):
     """Given a short series, when the chronological test part is under seq_len, then DataError."""
     np.save(tmp_path / "s.npy", np.zeros((30, 2)))
-    cfg = data.DataConfig(name="npy", path=str(tmp_path / "s.npy"), seq_len=10,
-                          split="chronological", train_fraction=0.8)
+    cfg = data.DataConfig(
+        name="npy",
+        path=str(tmp_path / "s.npy"),
+        seq_len=10,
+        split="chronological",
+        train_fraction=0.8,
+    )
     with pytest.raises(DataError, match=r"chronological test split .* 6 rows .* seq_len=10"):
         data.build_dataset(cfg)

@@ -126,7 +126,10 @@ def make_train_step(
         (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = state.params + updates
-        ema = ema_decay * state.ema_params + (1.0 - ema_decay) * params
+        # EMA warm-up (as in DDPM codebases): early on the average forgets the initial
+        # parameters quickly, which otherwise dominate it in short runs.
+        decay = jnp.minimum(ema_decay, (1.0 + state.step) / (10.0 + state.step))
+        ema = decay * state.ema_params + (1.0 - decay) * params
         ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(grads))
         state = state.replace(
             step=state.step + 1,

@@ -1,0 +1,430 @@
+"""Tests of ldx.objectives: likelihoods, KL, weight schedules and the LD / PSLD losses.
+
+Shape legend: B batch, T time, D features, Z latent, L diffusion steps.
+References are SciPy / float64 NumPy; the loss tests redraw the documented random numbers
+from the documented key splits and recompute every metric from values captured at the
+decoder call.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.stats
+from flax import nnx
+
+from ldx import diffusion, models, objectives
+from ldx.errors import ConfigError
+from ldx.objectives import ObjectiveConfig
+
+B, T, D, Z, L = 3, 5, 2, 8, 100
+SCHED = diffusion.make_schedule(L)
+ABAR = np.asarray(SCHED.alpha_bars, np.float64)  # [L + 1]
+BACKBONES = ("gru", "lstm", "transformer")
+KEY = jax.random.key(7)
+
+
+def _np(a):
+    return np.asarray(a, np.float64)
+
+
+def _normal(seed, *shape):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def np_loglik(x, mean, logvar):
+    """Per-window log N(x; mean, exp(logvar)) from SciPy, summed over T and D."""
+    return scipy.stats.norm.logpdf(_np(x), _np(mean), np.exp(0.5 * _np(logvar))).sum((-2, -1))
+
+
+def np_kl(mean, logvar):
+    """KL(q || N(0, I)) = cross-entropy - entropy, with the entropy from SciPy: [B, Z] -> [B]."""
+    mean, var = _np(mean), np.exp(_np(logvar))
+    entropy = scipy.stats.norm(mean, np.sqrt(var)).entropy()
+    cross_entropy = 0.5 * math.log(2 * math.pi) + 0.5 * (var + mean**2)  # -E_q log N(z; 0, 1)
+    return (cross_entropy - entropy).sum(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Densities.
+
+
+def test_gaussian_loglik_matches_scipy():
+    """Given x, mean, logvar with batch dims, when summing log-densities, then equal SciPy."""
+    x, mean, logvar = _normal(0, 2, 3, T, D), _normal(1, 2, 3, T, D), _normal(2, 2, 3, T, D)
+    np.testing.assert_allclose(
+        _np(objectives.gaussian_loglik(x, mean, logvar)), np_loglik(x, mean, logvar), rtol=1e-5
+    )
+
+
+def test_gaussian_kl_matches_quadrature_and_monte_carlo():
+    """Given q = N(m, diag s^2), when computing KL(q || N(0, I)), then equal quadrature and MC."""
+    mean, logvar = _normal(3, 2, 3), _normal(4, 2, 3)
+    kl = _np(objectives.gaussian_kl(mean, logvar))  # [2]
+    q = scipy.stats.norm(_np(mean), np.exp(0.5 * _np(logvar)))
+    p = scipy.stats.norm()
+
+    def kl_1d(b, k):  # int q log(q / p) over the real line
+        qk = scipy.stats.norm(q.mean()[b, k], q.std()[b, k])
+        return scipy.integrate.quad(
+            lambda u: qk.pdf(u) * (qk.logpdf(u) - p.logpdf(u)), -np.inf, np.inf
+        )[0]
+
+    quad = np.array([[kl_1d(b, k) for k in range(3)] for b in range(2)]).sum(-1)
+    np.testing.assert_allclose(kl, quad, rtol=1e-6)
+    samples = q.rvs(size=(200_000, 2, 3), random_state=np.random.default_rng(5))
+    log_ratio = (q.logpdf(samples) - p.logpdf(samples)).sum(-1)  # [S, 2]
+    stderr = log_ratio.std(0) / math.sqrt(len(log_ratio))
+    assert np.all(np.abs(log_ratio.mean(0) - kl) < 5 * stderr), (log_ratio.mean(0), kl, stderr)
+
+
+def test_marginal_loglik_matches_per_feature_gaussian():
+    """Given a batch, when scoring it under its per-feature Gaussian fit, then equal NumPy."""
+    x = _normal(6, B, T, D) * np.array([0.5, 3.0], np.float32) + 2.0
+    mean, var = _np(x).mean((0, 1)), _np(x).var((0, 1)) + 1e-6
+    np.testing.assert_allclose(
+        _np(objectives.marginal_loglik(x)),
+        np_loglik(x, np.broadcast_to(mean, x.shape), np.log(var)),
+        rtol=1e-5,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight schedules.
+
+
+def _beta(num_steps=1000, **kw):
+    return objectives.kl_weight_fn(ObjectiveConfig(kl_weight=0.8, **kw), num_steps)
+
+
+@pytest.mark.parametrize("method", ["ld", "ld_masking", "ld_skip"])
+def test_kl_weight_is_constant_without_annealing(method):
+    """Given a method without annealing, when reading beta at any step, then it is kl_weight."""
+    beta = _beta(method=method, kl_schedule="cyclical")
+    for step in (0, 1, 250, 10**6):
+        assert float(beta(jnp.asarray(step))) == pytest.approx(0.8)
+
+
+def test_kl_weight_linear_warmup():
+    """Given a linear warm-up of 100 steps, when reading beta, then beta * min(step / 100, 1)."""
+    beta = _beta(method="ld_kl_annealing", kl_schedule="linear", kl_warmup_steps=100)
+    for step, expected in ((0, 0.0), (50, 0.4), (100, 0.8), (200, 0.8)):
+        assert float(beta(jnp.asarray(step))) == pytest.approx(expected, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "cycles, steps_and_values",
+    [
+        # period = 1000 // 4 = 250; tau = (step mod 250) / 250; beta * min(tau / 0.5, 1)
+        (4, ((0, 0.0), (50, 0.8 * 0.4), (125, 0.8), (249, 0.8), (250, 0.0), (300, 0.8 * 0.4))),
+        # period = 1000 // 3 = 333 (the remainder is not spread); step 400 -> tau = 67 / 333
+        (3, ((0, 0.0), (100, 0.8 * 200 / 333), (333, 0.0), (400, 0.8 * 134 / 333), (999, 0.0))),
+    ],
+)
+def test_kl_weight_cyclical(cycles, steps_and_values):
+    """Given a cyclical schedule, when reading beta, then beta * min((step mod P) / P / 0.5, 1)."""
+    beta = _beta(
+        method="ld_kl_annealing", kl_schedule="cyclical", kl_cycles=cycles, kl_ramp_fraction=0.5
+    )
+    for step, expected in steps_and_values:
+        assert float(beta(jnp.asarray(step))) == pytest.approx(expected, abs=1e-6), step
+
+
+def test_kl_weight_cyclical_zero_ramp_is_rejected_or_finite():
+    """Given kl_ramp_fraction=0, when building or reading beta, then ConfigError or finite beta."""
+    try:
+        beta = _beta(method="ld_kl_annealing", kl_schedule="cyclical", kl_ramp_fraction=0.0)
+    except ConfigError:
+        return
+    assert np.isfinite(float(beta(jnp.asarray(0))))
+
+
+IDX = np.arange(L + 1)  # every diffusion index
+
+
+@pytest.mark.parametrize("gamma", [2.0, 1.5, 0.5])
+def test_psld_vi_weight(gamma):
+    """Given each i, when weighting, then abar[min(round(gamma i), L)] ("index") or abar_i^gamma."""
+    index = ObjectiveConfig(method="psld", gamma=gamma, vi_weight="index")
+    power = ObjectiveConfig(method="psld", gamma=gamma, vi_weight="power")
+    expected_index = ABAR[np.minimum(np.round(gamma * IDX).astype(int), L)]
+    np.testing.assert_allclose(
+        _np(objectives.psld_vi_weight(index, SCHED, jnp.asarray(IDX))), expected_index, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        _np(objectives.psld_vi_weight(power, SCHED, jnp.asarray(IDX))), ABAR**gamma, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("eta", [1.0, 2.5, 0.5])
+def test_psld_cs_weight(eta):
+    """Given each index i, when weighting, then 1 - abar[min(ceil(i / eta), L)]."""
+    cfg = ObjectiveConfig(method="psld", cs_eta=eta)
+    expected = 1.0 - ABAR[np.minimum(np.ceil(IDX / eta).astype(int), L)]
+    np.testing.assert_allclose(
+        _np(objectives.psld_cs_weight(cfg, SCHED, jnp.asarray(IDX))), expected, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("method", "vae"),
+        ("mask_rate", 1.0),
+        ("mask_rate", -0.1),
+        ("kl_schedule", "cosine"),
+        ("vi_weight", "linear"),
+        ("cs_bound", "hard"),
+        ("cs_eta", 0.0),
+        ("gamma", -1.0),
+    ],
+)
+def test_objective_config_rejects_bad_values(field, value):
+    """Given a bad field value, when building ObjectiveConfig, then ConfigError names the field."""
+    with pytest.raises(ConfigError, match=field):
+        ObjectiveConfig(**{field: value})
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses on tiny models.
+
+
+@pytest.fixture(scope="module")
+def model_for():
+    """(backbone, method) -> a cached tiny model; the prior's last conv is made non-zero."""
+    cache = {}
+
+    def get(backbone, method):
+        key = (backbone, method == "psld", method == "ld_skip")
+        if key not in cache:
+            cfg = models.ModelConfig(
+                features=D,
+                backbone=backbone,
+                latent_dim=Z,
+                width=8,
+                num_heads=2,
+                unet_channels=(8, 16),
+                unet_emb=8,
+                skip_z=method == "ld_skip",
+                posterior="deterministic" if method == "psld" else "gaussian",
+            )
+            # rbg keys: module init compiles ~2.5x faster than with threefry.
+            model = models.LatentDiffusionModel(cfg, rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+            # At init eps_theta = 0 exactly, which would make every prior gradient trivially zero.
+            kernel = model.prior.out.kernel
+            kernel[...] = 0.3 * jnp.asarray(_normal(9, *kernel.shape))
+            cache[key] = model
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture
+def decode_calls(monkeypatch):
+    """Records z, x and (mean, logvar) of every LatentDiffusionModel.decode call (eager only)."""
+    calls = []
+    original = models.LatentDiffusionModel.decode
+
+    def recording(self, z, x):
+        mean, logvar = original(self, z, x)
+        calls.append({k: _np(v) for k, v in dict(z=z, x=x, mean=mean, logvar=logvar).items()})
+        return mean, logvar
+
+    monkeypatch.setattr(models.LatentDiffusionModel, "decode", recording)
+    return calls
+
+
+def _loss(cfg, model, x, step=4, stage="joint", key=KEY):
+    return objectives.make_loss_fn(cfg, SCHED, 1000)(model, x, key, step, stage)
+
+
+def _objective(method, **kw):
+    kw = (
+        dict(
+            kl_weight=0.7,
+            prior_weight=0.3,
+            cs_weight=0.6,
+            kl_warmup_steps=10,
+            num_vi_steps=20,
+            cs_window=10,
+        )
+        | kw
+    )
+    return ObjectiveConfig(method=method, **kw)
+
+
+X = _normal(10, B, T, D)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("method", objectives.METHODS)
+def test_loss_is_finite_sum_of_its_terms(model_for, method, backbone):
+    """Given any method and backbone, when computing the loss, then it is the sum of its terms."""
+    loss, m = _loss(_objective(method), model_for(backbone, method), X)
+    assert np.isfinite(float(loss))
+    if method == "psld":
+        expected = m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"]
+    else:
+        beta = 0.7 * 4 / 10 if method == "ld_kl_annealing" else 0.7
+        assert float(m["kl_weight"]) == pytest.approx(beta)
+        expected = m["nll"] + beta * m["kl"] + 0.3 * m["prior"]
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+
+
+def np_prior_loss(model, z0, key):
+    """DDPM eps loss redrawn from eps_loss's documented split: key -> (i ~ U{1..L}, noise)."""
+    k_i, k_noise = jax.random.split(key)
+    i = jax.random.randint(k_i, (len(z0),), 1, L + 1)
+    noise = _np(jax.random.normal(k_noise, z0.shape))
+    abar = ABAR[np.asarray(i)][:, None]
+    z = np.sqrt(abar) * z0 + np.sqrt(1 - abar) * noise
+    return np.mean((_np(model.eps(jnp.asarray(z, jnp.float32), i)) - noise) ** 2)
+
+
+def test_ld_metrics_match_independent_computation(model_for, decode_calls):
+    """Given "ld", when redoing z, nll, KL and prior from the key split, then the metrics agree."""
+    model = model_for("gru", "ld")
+    _, m = _loss(_objective("ld"), model, X)
+    k_z, _, k_prior = jax.random.split(KEY, 3)
+    mean, logvar = (_np(a) for a in model.encode(X))
+    z = mean + np.exp(0.5 * logvar) * _np(jax.random.normal(k_z, mean.shape))
+    (call,) = decode_calls
+    np.testing.assert_allclose(call["z"], z, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(call["x"], X)  # no masking: the decoder reads the batch
+    dec_mean, dec_logvar = model.decode(jnp.asarray(z, jnp.float32), X)
+    assert float(m["nll"]) == pytest.approx(-np_loglik(X, dec_mean, dec_logvar).mean(), rel=1e-4)
+    assert float(m["kl"]) == pytest.approx(np_kl(mean, logvar).mean(), rel=1e-4)
+    assert float(m["prior"]) == pytest.approx(np_prior_loss(model, z, k_prior), rel=1e-4)
+
+
+def test_masking_zeroes_whole_decoder_inputs_not_targets(model_for, decode_calls):
+    """Given mask_rate 0.99, when computing the loss, then ~99% of inputs are zero, no targets."""
+    _, m = _loss(ObjectiveConfig(method="ld_masking", mask_rate=0.99), model_for("gru", "ld"), X)
+    (call,) = decode_calls
+    zeroed = np.all(call["x"] == 0, axis=-1)  # [B, T]
+    kept = np.all(call["x"] == X, axis=-1)
+    assert np.all(zeroed ^ kept), "a time step is partly masked"
+    assert zeroed.mean() >= 0.8, zeroed.mean()  # P(>= 3 of 15 kept | p = 0.01) < 5e-4
+    _, k_mask, _ = jax.random.split(KEY, 3)  # documented split: the mask is Bernoulli(1 - p)
+    keep = np.asarray(jax.random.bernoulli(k_mask, 1.0 - 0.99, X.shape[:-1] + (1,)))[..., 0]
+    np.testing.assert_array_equal(kept, keep)
+    nll = -np_loglik(X, call["mean"], call["logvar"]).mean()  # scored on the unmasked x
+    assert float(m["nll"]) == pytest.approx(nll, rel=1e-5)
+
+
+def _psld_draws(model, x, cfg, key=KEY):
+    """Redraws PSLD's indices and latents from the documented split (vi, cs, eps, prior)."""
+    k_vi, k_cs, k_eps, _ = jax.random.split(key, 4)
+    i_vi = np.asarray(jax.random.randint(k_vi, (len(x),), 0, cfg.num_vi_steps + 1))
+    i_cs = np.asarray(jax.random.randint(k_cs, (len(x),), L - cfg.cs_window, L + 1))
+    v = _np(model.encode(x)[0])
+    i = np.concatenate([i_vi, i_cs])
+    eps = _np(jax.random.normal(k_eps, (2 * len(x), v.shape[1])))
+    z = np.sqrt(ABAR[i])[:, None] * np.concatenate([v, v]) + np.sqrt(1 - ABAR[i])[:, None] * eps
+    return i_vi, i_cs, z
+
+
+@pytest.mark.parametrize(
+    "cs_bound, vi_weight", [("marginal", "index"), ("none", "power"), ("constant", "index")]
+)
+def test_psld_metrics_match_independent_computation(model_for, decode_calls, cs_bound, vi_weight):
+    """Given PSLD, when computing the loss, then one 2B decoder call; vi / cs / nll match NumPy."""
+    x = 3.0 + _normal(12, B, T, D)  # far from the untrained decoder: noisy likelihood below floor
+    cfg = _objective("psld", cs_bound=cs_bound, vi_weight=vi_weight, cs_floor=-2.0)
+    model = model_for("gru", "psld")
+    _, m = _loss(cfg, model, x)
+    assert len(decode_calls) == 1, "the informative and noisy passes are not one decoder call"
+    (call,) = decode_calls
+    np.testing.assert_array_equal(call["x"], np.concatenate([x, x]))
+    i_vi, i_cs, z = _psld_draws(model, x, cfg)
+    np.testing.assert_allclose(call["z"], z, rtol=1e-5, atol=1e-5)
+    ll_vi, ll_cs = np.split(np_loglik(call["x"], call["mean"], call["logvar"]), 2)
+    w_vi = (
+        ABAR[np.minimum(np.round(2 * i_vi), L).astype(int)]
+        if vi_weight == "index"
+        else ABAR[i_vi] ** 2
+    )
+    floor = {
+        "marginal": np_loglik(x, _np(x).mean((0, 1)), np.log(_np(x).var((0, 1)) + 1e-6)),
+        "constant": np.full(B, -2.0 * T * D),
+        "none": np.full(B, -np.inf),
+    }[cs_bound]
+    if cs_bound != "none":
+        assert np.any(ll_cs < floor), "the floor does not bind: the case tests nothing"
+    cs = np.mean((1 - ABAR[i_cs]) * np.maximum(ll_cs, floor))  # eta = 1
+    assert float(m["vi"]) == pytest.approx(-np.mean(w_vi * ll_vi), rel=1e-5)
+    assert float(m["cs"]) == pytest.approx(cs, rel=1e-5)
+    assert float(m["nll"]) == pytest.approx(-ll_vi.mean(), rel=1e-5)
+
+
+def test_psld_marginal_floor_only_raises_cs(model_for):
+    """Given a noisy loglik below the marginal floor, when bounding, then cs is raised."""
+    x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
+    cs = {
+        b: float(_loss(_objective("psld", cs_bound=b), model, x)[1]["cs"])
+        for b in ("none", "marginal")
+    }
+    assert cs["marginal"] > cs["none"], cs
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages: which parameters each stage trains.
+
+
+def _grad_norms(cfg, model, stage, wrt):
+    """Max |d loss / d param| over each named top-level submodule in wrt (e.g. "encoder")."""
+    params_of = nnx.All(nnx.Param, nnx.Any(*(nnx.PathContains(name) for name in wrt)))
+    graphdef, params, rest = nnx.split(model, params_of, ...)
+
+    def loss(p):
+        return _loss(cfg, nnx.merge(graphdef, p, rest), X, stage=stage)[0]
+
+    # Only wrt is differentiated, so a stopped gradient compiles to (almost) nothing.
+    grads = nnx.to_pure_dict(jax.jit(jax.grad(loss))(params))
+    assert set(grads) == set(wrt)
+    return {
+        name: max(float(np.abs(g).max()) for g in jax.tree.leaves(sub))
+        for name, sub in grads.items()
+    }
+
+
+AUTOENCODER = ("encoder", "to_latent", "decoder")
+
+
+@pytest.mark.parametrize("method", ["ld", "psld"])
+def test_prior_stage_trains_only_the_prior(model_for, method):
+    """Given stage "prior", when differentiating, then encoder and decoder get zero gradient."""
+    model = model_for("gru", method)
+    loss, m = _loss(_objective(method), model, X, stage="prior")
+    assert set(m) == {"prior"} and float(loss) == float(m["prior"])
+    norms = _grad_norms(_objective(method), model, "prior", AUTOENCODER)
+    assert set(norms.values()) == {0.0}, norms
+
+
+def test_prior_gradient_reaches_encoder_only_when_asked(model_for):
+    """Given prior_grad_to_encoder, when differentiating stage "prior", then the encoder learns."""
+    cfg = _objective("ld", prior_grad_to_encoder=True)
+    # to_latent stands for the encoder side (its backward is cheaper than the scan's).
+    norms = _grad_norms(cfg, model_for("gru", "ld"), "prior", ("to_latent", "decoder"))
+    assert norms["to_latent"] > 0 and norms["decoder"] == 0.0, norms
+
+
+@pytest.mark.parametrize("method", ["ld", "psld"])
+def test_autoencoder_stage_leaves_the_prior_alone(model_for, method):
+    """Given stage "autoencoder", when differentiating, then the prior gets zero gradient."""
+    model = model_for("gru", method)
+    joint, m = _loss(_objective(method), model, X)
+    auto, _ = _loss(_objective(method), model, X, stage="autoencoder")
+    assert float(auto) == pytest.approx(float(joint - 0.3 * m["prior"]), rel=1e-5)
+    norms = _grad_norms(_objective(method), model, "autoencoder", AUTOENCODER + ("prior",))
+    assert norms.pop("prior") == 0.0
+    assert min(norms.values()) > 0, norms
+
+
+def test_loss_rejects_unknown_stage(model_for):
+    """Given stage "decoder", when calling the loss, then ValueError names it."""
+    with pytest.raises(ValueError, match="'decoder'"):
+        _loss(_objective("ld"), model_for("gru", "ld"), X, stage="decoder")
