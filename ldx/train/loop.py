@@ -165,46 +165,46 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
         cfg.num_steps,
         workdir,
     )
-    watch, pending = PreemptionWatch(), None
+    watch, pending = PreemptionWatch(), None  # SIGTERM now saves and stops.
     try:
-        with watch:
-            for step in range(start, cfg.num_steps):
-                stage = cfg.stage(step)
-                if step > 0 and stage != cfg.stage(step - 1):
-                    # A fresh optimiser state at a stage switch: zero gradients then give
-                    # exactly zero Adam updates, so the frozen part does not drift.
-                    state = state.replace(
-                        opt_state=jax.device_put(optimizer.init(state.params), replicated)
-                    )
-                batch = get_batch(train_data, cfg.batch_size, step, exp.seed)[rows]
-                batch = parallel.shard_batch(batch, batch_sharding, cfg.batch_size)
-                state, metrics = step_fn(stage, state, batch)(state, batch)
-                # The previous step's count is ready by now: reading it does not stall the device.
-                _check_bad_steps(pending, cfg.max_bad_steps, workdir)
-                pending = (step, metrics.pop("bad_steps"))
-                history.append(metrics)
-                done = step + 1
-                if done % cfg.log_every == 0 or done == cfg.num_steps:
-                    now = time.perf_counter()
-                    logged = _mean_metrics(history)
-                    logged["steps_per_sec"] = len(history) / (now - t_log)
-                    writer.write(done, logged)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{logged['loss']:.4g}")
-                    history, t_log = [], now
-                preempted = watch.reached(done)  # Every process asks at every step.
-                if done % cfg.checkpoint_every == 0 or done == cfg.num_steps or preempted:
-                    checkpoint.save(manager, done, state)
-                if bar is not None:
-                    bar.update(1)
-                if preempted:
-                    manager.wait_until_finished()
-                    raise Preempted(
-                        f"training stopped by SIGTERM after step {done} of {cfg.num_steps}; "
-                        f"checkpoint {done} saved in {workdir}. Rerun the same command to resume."
-                    )
+        for step in range(start, cfg.num_steps):
+            stage = cfg.stage(step)
+            if step > 0 and stage != cfg.stage(step - 1):
+                # A fresh optimiser state at a stage switch: zero gradients then give
+                # exactly zero Adam updates, so the frozen part does not drift.
+                state = state.replace(
+                    opt_state=jax.device_put(optimizer.init(state.params), replicated)
+                )
+            batch = get_batch(train_data, cfg.batch_size, step, exp.seed)[rows]
+            batch = parallel.shard_batch(batch, batch_sharding, cfg.batch_size)
+            state, metrics = step_fn(stage, state, batch)(state, batch)
+            # The previous step's count is ready by now: reading it does not stall the device.
             _check_bad_steps(pending, cfg.max_bad_steps, workdir)
+            pending = (step, metrics.pop("bad_steps"))
+            history.append(metrics)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.num_steps:
+                now = time.perf_counter()
+                logged = _mean_metrics(history)
+                logged["steps_per_sec"] = len(history) / (now - t_log)
+                writer.write(done, logged)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{logged['loss']:.4g}")
+                history, t_log = [], now
+            preempted = watch.reached(done)  # Every process asks at every step.
+            if done % cfg.checkpoint_every == 0 or done == cfg.num_steps or preempted:
+                checkpoint.save(manager, done, state)
+            if bar is not None:
+                bar.update(1)
+            if preempted:
+                manager.wait_until_finished()
+                raise Preempted(
+                    f"training stopped by SIGTERM after step {done} of {cfg.num_steps}; "
+                    f"checkpoint {done} saved in {workdir}. Rerun the same command to resume."
+                )
+        _check_bad_steps(pending, cfg.max_bad_steps, workdir)
     finally:
+        watch.close()
         manager.wait_until_finished()
         manager.close()
         writer.close()
