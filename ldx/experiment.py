@@ -74,6 +74,8 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     """Validates `config` and loads its data. Raises LdxError subclasses on bad input."""
     if config.method not in METHODS:
         raise ConfigError(f"config.method={config.method!r} is not one of {METHODS}.")
+    if not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError(f"config.seed={config.seed!r} must be an integer >= 0.")
     dataset = build_dataset(typed(DataConfig, config.data, "data", seed=config.seed))
     model = typed(
         ModelConfig,
