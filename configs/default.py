@@ -83,6 +83,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
     config.train.progress_bar = True
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
+    # Log the mean global and first-order local dependency (ldx/dependency.py) of the first
+    # dependency_probe_size training windows every dependency_every steps; 0 disables.
+    config.train.dependency_every = 500
+    config.train.dependency_probe_size = 32
+    config.train.dependency_points = 16  # Gauss-Legendre points of the probe's measure.
 
     config.sample = ml_collections.ConfigDict()
     config.sample.num_samples = 500  # Series drawn by launch.train at the end.
@@ -110,6 +115,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.train.log_every = 2
         config.train.checkpoint_every = 3
         config.train.progress_bar = False
+        config.train.dependency_every = 0
         config.sample.num_samples = 8
         config.sample.batch_size = 8
     elif arg:

@@ -16,6 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from ldx import dependency
 from ldx.data import get_batch
 from ldx.errors import ConfigError
 from ldx.experiment import Experiment, build_experiment, typed
@@ -44,6 +45,9 @@ class TrainConfig:
     max_bad_steps: int = 20
     progress_bar: bool = True
     sample_after: bool = True
+    dependency_every: int = 0
+    dependency_probe_size: int = 32
+    dependency_points: int = 16
 
     def __post_init__(self):
         if self.stages not in ("joint", "two_stage"):
@@ -57,6 +61,8 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "max_bad_steps",
+            "dependency_probe_size",
+            "dependency_points",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"config.train.{name}={getattr(self, name)} must be >= 1.")
@@ -64,6 +70,10 @@ class TrainConfig:
             raise ConfigError(
                 f"config.train.prior_steps={self.prior_steps} must be in "
                 f"(0, num_steps={self.num_steps}) for two_stage training."
+            )
+        if self.dependency_every < 0:
+            raise ConfigError(
+                f"config.train.dependency_every={self.dependency_every} must be >= 0."
             )
 
     def stage(self, step: int) -> str:
@@ -128,6 +138,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
 
     writer = MetricWriter(workdir, enabled=primary)
     train_data = exp.dataset.train
+    probe = None  # dependency diagnostics: probe(params) -> metrics
+    if cfg.dependency_every:
+        probe = dependency.make_probe(
+            model_fn, state.params, train_data[: cfg.dependency_probe_size], cfg.dependency_points
+        )
     # Every process builds the same global batch and keeps its own rows.
     rows = slice(
         jax.process_index() * cfg.batch_size // jax.process_count(),
@@ -170,6 +185,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                         f"gradient (up to step {done}); stopping. The last checkpoint in "
                         f"{workdir} holds the last good parameters."
                     )
+            if probe is not None and done % cfg.dependency_every == 0:
+                writer.write(done, probe(state.params))
             if done % cfg.checkpoint_every == 0 or done == cfg.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
             if bar is not None:
