@@ -63,7 +63,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.cs_window = 100  # psld: M, i ~ U{L-M..L} in L_CS.
     config.objective.cs_eta = 1.0  # psld: eta in the weight 1 - abar_{ceil(i/eta)}.
     config.objective.cs_weight = 1.0  # psld: weight of L_CS.
-    config.objective.cs_bound = "marginal"  # psld: floor on L_CS: marginal | constant | none.
+    # psld: floor on L_CS: marginal (per window) | marginal_step (per step) | constant | none.
+    config.objective.cs_bound = "marginal"
     config.objective.cs_floor = 0.0  # psld, cs_bound=constant: floor in nats per element.
 
     config.train = ml_collections.ConfigDict()
