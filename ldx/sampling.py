@@ -70,9 +70,16 @@ def generate(
     model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
 ) -> jax.Array:
     """Draws num series [num, T, D] in normalised units: z from the prior, then X ~ p(X | z)."""
+    return generate_with_latents(model, schedule, cfg, key, num, seq_len)[1]
+
+
+def generate_with_latents(
+    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
+) -> tuple[jax.Array, jax.Array]:
+    """`generate` that also returns the latents: (z [num, Z], x [num, T, D]); x[i] ~ p(X | z[i])."""
     k_z, k_x = jax.random.split(key)
     z = sample_latents(model, schedule, cfg, k_z, num)
-    return decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
+    return z, decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
 
 
 def make_generate_fn(

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from ldx import dependency
 from ldx.data import get_batch
 from ldx.errors import ConfigError, NonFiniteError, Preempted
 from ldx.experiment import Experiment, build_experiment, typed
@@ -49,6 +50,9 @@ class TrainConfig:
     max_bad_steps: int = 20
     progress_bar: bool = True
     sample_after: bool = True
+    dependency_every: int = 0
+    dependency_probe_size: int = 32
+    dependency_points: int = 16
 
     def __post_init__(self):
         for name, allowed in (("stages", ("joint", "two_stage")), ("lr_schedule", LR_SCHEDULES)):
@@ -63,6 +67,8 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "max_bad_steps",
+            "dependency_probe_size",
+            "dependency_points",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"config.train.{name}={getattr(self, name)} must be >= 1.")
@@ -79,6 +85,10 @@ class TrainConfig:
             raise ConfigError(
                 f"config.train.prior_steps={self.prior_steps} must be in "
                 f"(0, num_steps={self.num_steps}) for two_stage training."
+            )
+        if self.dependency_every < 0:
+            raise ConfigError(
+                f"config.train.dependency_every={self.dependency_every} must be >= 0."
             )
 
     def stage(self, step: int) -> str:
@@ -153,6 +163,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
 
     writer = MetricWriter(workdir, enabled=primary)
     train_data = exp.dataset.train
+    probe = None  # dependency diagnostics: probe(params) -> metrics
+    if cfg.dependency_every:
+        probe = dependency.make_probe(
+            model_fn, state.params, train_data[: cfg.dependency_probe_size], cfg.dependency_points
+        )
     # Every process builds the same global batch and feeds the rows its devices hold.
     rows = parallel.process_rows(batch_sharding, cfg.batch_size)
     history, t_log = [], time.perf_counter()
@@ -191,6 +206,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                 if bar is not None:
                     bar.set_postfix(loss=f"{logged['loss']:.4g}")
                 history, t_log = [], now
+            if probe is not None and done % cfg.dependency_every == 0:
+                writer.write(done, probe(state.params))
             preempted = watch.reached(done)  # Every process asks at every step.
             if done % cfg.checkpoint_every == 0 or done == cfg.num_steps or preempted:
                 checkpoint.save(manager, done, state)
