@@ -5,6 +5,7 @@
 
 Metrics (ldx.metrics) on the [0, 1] per-feature scale of the training split, for N generated
 windows and, as the floor, N real training windows, each against N held-out test windows.
+The scored windows are kept in eval/samples.npz (`samples` in data units, `samples_normalized`).
 An existing <workdir>/eval is kept unless --overwrite; the new folder replaces it only once
 it is complete.
 """
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 from absl import app, flags
 
 from launch import common
@@ -26,6 +28,7 @@ _NUM = flags.DEFINE_integer("num_windows", 1000, "Windows per set (capped by the
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Repeats of the learned metrics.")
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU Adam steps.")
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU Adam steps.")
+_BATCH = flags.DEFINE_integer("batch_size", 128, "Batch of the learned metrics.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the subsets, samples and learned metrics.")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw samples.png, pca.png and tsne.png.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing <workdir>/eval.")
@@ -50,6 +53,7 @@ def main(argv):
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
         pred_iterations=_PRED.value,
+        batch_size=_BATCH.value,
         seed=_SEED.value,
     )
     run = load_run(_WORKDIR.value)
@@ -60,6 +64,12 @@ def main(argv):
     figures = []
     if _FIGURES.value:
         figures = write_figures(run.experiment.dataset.test, fake, tmp, seed=cfg.seed)
+    scaler = run.experiment.dataset.scaler
+    np.savez(
+        os.path.join(tmp, "samples.npz"),
+        samples=scaler.inverse_transform(fake),
+        samples_normalized=fake,
+    )
     write_json(os.path.join(tmp, "metrics.json"), results)
     with open(os.path.join(tmp, "report.md"), "w") as f:
         f.write(run_markdown(results, figures))

@@ -110,8 +110,8 @@ def median_bandwidth(real, fake) -> float:
     pooled set z = (x_1..x_N, y_1..y_M) of flattened windows (Gretton et al. 2012)."""
     r, f = pair(real, fake)
     z = np.concatenate([flatten(r), flatten(f)])  # [N + M, F]
-    d = pairwise_sq_dists(z, z)[np.triu_indices(len(z), k=1)]
-    sigma = float(np.sqrt(np.median(d)))
+    d = np.sqrt(pairwise_sq_dists(z, z)[np.triu_indices(len(z), k=1)])  # [(N+M)(N+M-1)/2]
+    sigma = float(np.median(d))
     if sigma <= 0.0:
         raise DataError("median_bandwidth: more than half of all pairs of windows are identical")
     return sigma
