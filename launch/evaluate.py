@@ -10,7 +10,6 @@ An existing <workdir>/eval is kept unless --overwrite; the new folder replaces i
 it is complete.
 """
 
-import json
 import os
 import shutil
 
@@ -20,7 +19,7 @@ from absl import app, flags
 from launch import common
 from ldx.errors import LdxError
 from ldx.evaluation import EvalConfig, evaluate_run
-from ldx.report import run_markdown, write_figures
+from ldx.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -33,13 +32,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seeds the subsets, samples and learned 
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw samples.png, pca.png and tsne.png.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing <workdir>/eval.")
 flags.mark_flags_as_required(["workdir"])
-
-
-def write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def main(argv):

@@ -154,7 +154,7 @@ def generate_windows(run, num: int, seed: int) -> np.ndarray:
     """`num` windows [num, T, D] in normalised units from a trained run (its config's EMA and
     sampling batch settings; key `jax.random.key(seed)`)."""
     fn = make_generate_fn(run.model_fn, run.experiment.generate)
-    params = run.params(run.config.sample.get("use_ema", True))
+    params = run.params(run.config.sample.use_ema)
     return draw(fn, params, jax.random.key(seed), num, run.config.sample.batch_size)
 
 

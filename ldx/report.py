@@ -7,6 +7,7 @@ columns: datasets, cells: mean ± std over seeds), one table per metric, plus PS
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 
@@ -24,6 +25,14 @@ METHOD_LABELS = {
 }
 # The metrics whose ranking the issue asks for.
 RANKED = ("wasserstein", "mmd", "discriminative")
+
+
+def write_json(path: str, obj) -> None:
+    """Writes JSON atomically: a temporary file beside `path`, then a rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
 
 
 def value(entry) -> float:

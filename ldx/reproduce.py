@@ -25,7 +25,7 @@ from absl import logging
 
 from ldx.errors import ConfigError
 from ldx.evaluation import EvalConfig, NonFiniteSamples, describe, evaluate_run
-from ldx.report import grid_tables
+from ldx.report import grid_tables, write_json
 from ldx.train import load_run, train
 from ldx.train.loop import NonFiniteError
 
@@ -55,14 +55,6 @@ class Grid:
     backbones: tuple[str, ...]
     datasets: tuple[str, ...]
     eval: EvalConfig
-
-
-def write_json(path: str, obj) -> None:
-    """Writes JSON atomically (a temporary file, then a rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _read_json(path: str):
