@@ -72,8 +72,12 @@ class Experiment:
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     """Validates `config` and loads its data. Raises LdxError subclasses on bad input."""
+    if config.method == "ldidp":  # Another model family with the same interface (ldx.ldidp).
+        from ldx.ldidp.experiment import build_experiment as build_ldidp
+
+        return build_ldidp(config)
     if config.method not in METHODS:
-        raise ConfigError(f"config.method={config.method!r} is not one of {METHODS}.")
+        raise ConfigError(f"config.method={config.method!r} is not one of {(*METHODS, 'ldidp')}.")
     dataset = build_dataset(typed(DataConfig, config.data, "data", seed=config.seed))
     model = typed(
         ModelConfig,
