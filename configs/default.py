@@ -65,6 +65,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.cs_weight = 1.0  # psld: weight of L_CS.
     config.objective.cs_bound = "marginal"  # psld: floor on L_CS: marginal | constant | none.
     config.objective.cs_floor = 0.0  # psld, cs_bound=constant: floor in nats per element.
+    # psld: share of the batch whose windows also get the noisy (L_CS) decoder pass; 1.0 is
+    # the paper's estimator, smaller is cheaper (B + C decoder rows) with a noisier L_CS.
+    config.objective.cs_batch_fraction = 1.0
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 2000
