@@ -26,7 +26,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.encoder = "bigru"
     config.model.decoder = "linear"
     config.model.latent_dim = 16
+    # 5 ms bins, dynamics over hundreds of ms: long memory, rho = sqrt(1 - 0.05 - 0.01) = 0.97.
+    config.model.signal = 0.05
+    config.model.sigma = 0.1
     config.objective.input_dropout = 0.2
+    config.objective.kl_warmup_steps = 500
+    config.train.num_steps = 3000
+    config.train.learning_rate = 5e-3
     config.train.batch_size = 16
     config.sample.num_samples = 60
     if arg == "smoke":

@@ -26,6 +26,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.encoder = "bigru"
     config.model.decoder = "linear"  # log-rates linear in z, as the data were made.
     config.model.latent_dim = 8
+    # A bin is 0.03 Lorenz time units (~20 bins per loop): rho = sqrt(1 - 0.1 - 0.04) = 0.93.
+    config.model.signal = 0.1
+    config.model.sigma = 0.2
     if arg == "smoke":
         ldidp_spiral.smoke(config)
     elif arg:

@@ -72,15 +72,15 @@ def test_observation_logliks_match_scipy(kind):
     np.testing.assert_allclose(_np(got), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("inference", ["non_markovian", "markovian"])
-def test_posterior_scan_matches_step_by_step_reference(inference):
+@pytest.mark.parametrize("inference, init_std", [("non_markovian", 0.1), ("markovian", 0.0)])
+def test_posterior_scan_matches_step_by_step_reference(inference, init_std):
     """Given noise, when running the posterior scan, then z and every KL equal a Python loop.
 
     The loop uses the model's one-step functions and the SciPy-free closed form
     KL_k = sum_z log(s_p / s_q) + (s_q^2 + (mu_q - mu_p)^2) / (2 s_p^2) - 1/2, and checks the
     equal-variance simplification KL_k = abar ||c_k - c^_k||^2 / (2 sigma^2).
     """
-    model = _model(inference=inference)
+    model = _model(inference=inference, init_std=init_std)  # 0: learned std of q(z_0 | x)
     cfg = model.cfg
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
@@ -88,10 +88,10 @@ def test_posterior_scan_matches_step_by_step_reference(inference):
     eps = jnp.asarray(rng.normal(size=(B, T, Z)), jnp.float32)
     z, kl0, kl = objective.posterior(model, x, eps0, eps)
 
-    c, mu0 = model.encode(x)
-    z_prev = mu0 + cfg.init_std * eps0
-    s0 = cfg.init_std
-    kl0_ref = (-math.log(s0) + (s0**2 + _np(mu0) ** 2) / 2 - 0.5).sum(-1)
+    c, mu0, s0 = model.encode(x)
+    z_prev = mu0 + s0 * eps0
+    s0 = _np(s0)
+    kl0_ref = (-np.log(s0) + (s0**2 + _np(mu0) ** 2) / 2 - 0.5).sum(-1)
     np.testing.assert_allclose(_np(kl0), kl0_ref, rtol=1e-5)
     h = model.initial_state(z_prev)
     rho = 0.0 if inference == "markovian" else math.sqrt(1 - cfg.signal - cfg.sigma**2)

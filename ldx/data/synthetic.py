@@ -28,6 +28,7 @@ def spirals(
     seed: int,
     *,
     noise_std: float = 0.3,
+    stride: int = 2,
     num_total: int = 1000,
     stop: float = 6.0 * np.pi,
     a: float = 0.0,
@@ -40,16 +41,18 @@ def spirals(
         clockwise:          u = stop + 1 - s,  r = a + 50 b / u,  y = (r cos u - 5, r sin u)
         counter-clockwise:  u = s,             r = a + b u,       y = (r cos u + 5, r sin u)
 
-    Window n takes T consecutive grid points of one spiral (fair coin), starting at
-    j0 ~ U{0 .. num_total - 2T - 1}, and observes x_t = y_t + noise_std * N(0, I).
+    Window n takes T grid points j0, j0 + s, .., j0 + (T - 1) s of one spiral (fair coin),
+    j0 ~ U{0 .. num_total - 2 s T - 1}, and observes x_t = y_t + noise_std * N(0, I). With
+    s = 2 and T = 50 a window spans the arc of Chen et al.'s 100-point windows.
     Draw order: `rng = np.random.default_rng(seed)`; directions `rng.random(N) < 0.5`
-    (True = clockwise); starts `rng.integers(0, num_total - 2T, N)`; noise `rng.normal`.
+    (True = clockwise); starts `rng.integers(0, num_total - 2 s T, N)`; noise `rng.normal`.
 
     Args:
       num_samples: N.
-      seq_len: T; needs 2T < num_total.
+      seq_len: T; needs 2 s T < num_total.
       seed: seed of the NumPy generator.
       noise_std: observation noise standard deviation.
+      stride: s, grid points between consecutive observations.
       num_total: grid points per reference spiral.
       stop: last angle of the grid.
       a: spiral offset.
@@ -58,9 +61,12 @@ def spirals(
     Returns:
       (observations, latents): float32 noisy points and the noise-free points. # [N, T, 2] each
     """
-    _check_positive("spirals", num_samples=num_samples, seq_len=seq_len)
-    if 2 * seq_len >= num_total:
-        raise DataError(f"spirals: seq_len={seq_len} needs 2 * seq_len < num_total={num_total}")
+    _check_positive("spirals", num_samples=num_samples, seq_len=seq_len, stride=stride)
+    if 2 * stride * seq_len >= num_total:
+        raise DataError(
+            f"spirals: seq_len={seq_len} needs 2 * stride * seq_len < num_total={num_total} "
+            f"(stride={stride})"
+        )
     s = np.linspace(0.0, stop, num_total)  # [J]
     u_cw = stop + 1.0 - s
     r_cw = a + 50.0 * b / u_cw
@@ -69,8 +75,8 @@ def spirals(
     ccw = np.stack([r_ccw * np.cos(s) + 5.0, r_ccw * np.sin(s)], -1)  # [J, 2]
     rng = np.random.default_rng(seed)
     clockwise = rng.random(num_samples) < 0.5  # [N]
-    starts = rng.integers(0, num_total - 2 * seq_len, num_samples)  # [N]
-    idx = starts[:, None] + np.arange(seq_len)[None]  # [N, T]
+    starts = rng.integers(0, num_total - 2 * stride * seq_len, num_samples)  # [N]
+    idx = starts[:, None] + stride * np.arange(seq_len)[None]  # [N, T]
     latents = np.where(clockwise[:, None, None], cw[idx], ccw[idx])  # [N, T, 2]
     observations = latents + noise_std * rng.normal(size=latents.shape)
     return observations.astype(np.float32), latents.astype(np.float32)

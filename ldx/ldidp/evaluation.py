@@ -32,7 +32,7 @@ from ldx.data.sources import data_dir_default
 from ldx.ldidp import metrics
 from ldx.ldidp.experiment import LDIDPExperiment
 from ldx.ldidp.model import LDIDP
-from ldx.ldidp.objective import elbo_terms, posterior_mean
+from ldx.ldidp.objective import elbo_terms, posterior, posterior_mean
 from ldx.ldidp.samplers import SamplerConfig, sample
 
 
@@ -43,27 +43,50 @@ def _batched(fn, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [np.concatenate(parts) for parts in zip(*outs)]
 
 
-def infer(model: LDIDP, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def _mean_obs(model: LDIDP, z: jax.Array) -> jax.Array:
+    """E[x | z]: the Gaussian mean, Bernoulli probability or Poisson rate. # [..., Z] -> [..., D]"""
+    out = model.decode(z)
+    if model.cfg.observation == "poisson":
+        return jnp.exp(out)
+    if model.cfg.observation == "bernoulli":
+        return jax.nn.sigmoid(out)
+    return out
+
+
+def infer(
+    model: LDIDP, x: np.ndarray, num_samples: int = 0, seed: int = 0, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Posterior-mean latents and the observation means they imply.
 
     Args:
       model: a trained LDIDP.
       x: windows (the encoder reads their first Din features). # [N, T, D]
+      num_samples: 0: E[x | z = E_q z] (plug-in); S > 0: the posterior predictive mean
+        E_q[E[x | z]] estimated from S posterior sample paths.
+      seed: seeds the posterior samples.
+      batch_size: windows per compiled call.
 
     Returns:
-      (z, mean): E_q[z_{1:T}] [N, T, Z] and E[x | z = E_q z] [N, T, D] (rates for Poisson,
-      probabilities for Bernoulli).
+      (z, mean): E_q[z_{1:T}] [N, T, Z] and the predicted observation means [N, T, D] (rates
+      for Poisson, probabilities for Bernoulli).
     """
+    key = jax.random.key(seed)
+    z_dim = model.cfg.latent_dim
 
     @jax.jit
     def fn(xb):
         z = posterior_mean(model, xb)
-        out = model.decode(z)
-        if model.cfg.observation == "poisson":
-            out = jnp.exp(out)
-        elif model.cfg.observation == "bernoulli":
-            out = jax.nn.sigmoid(out)
-        return z, out
+        if not num_samples:
+            return z, _mean_obs(model, z)
+        b, t = xb.shape[:2]
+
+        def one(k):
+            k0, k1 = jax.random.split(k)
+            eps0 = jax.random.normal(k0, (b, z_dim))
+            eps = jax.random.normal(k1, (b, t, z_dim))
+            return _mean_obs(model, posterior(model, xb, eps0, eps)[0])
+
+        return z, jax.lax.map(one, jax.random.split(key, num_samples)).mean(0)
 
     z, mean = _batched(fn, x, batch_size)
     return z, mean
@@ -100,7 +123,7 @@ def mc_maze_scores(
     rates_test: np.ndarray,
     baseline_std_bins: float = 12.0,
     baseline_alpha: float = 0.1,
-    ridge_l2: float = 1e-2,
+    ridge_l2: float | None = None,
 ) -> dict[str, float]:
     """Co-smoothing and velocity decoding on the local train/validation split of MC_Maze_Small.
 
@@ -111,7 +134,8 @@ def mc_maze_scores(
       rates_test: predicted rates of all neurons of the validation trials. # [Nte, T, D]
       baseline_std_bins: smoothing kernel sd in bins (12 = nlb_tools' 60 ms at 5 ms bins).
       baseline_alpha: GLM penalty of the baseline (nlb_tools: 0.1 for MC_Maze_Small).
-      ridge_l2: ridge penalty of the velocity decoders.
+      ridge_l2: ridge penalty of the velocity decoders; None: 5-fold cross-validation over the
+        training trials.
     """
     d = exp.data
     path = d.path or os.path.join(d.data_dir or data_dir_default(), MC_MAZE_SMALL)
@@ -182,6 +206,7 @@ def evaluate(
     seed: int = 0,
     mmd_bin: int | None = None,
     figures_dir: str | None = None,
+    rate_samples: int = 20,
 ) -> dict[str, float]:
     """Every metric of the module docstring for a trained model; figures into figures_dir.
 
@@ -192,6 +217,8 @@ def evaluate(
       seed: sampling seed.
       mmd_bin: bins summed before the MMD; default 1, or 10 (50 ms) for MC_Maze.
       figures_dir: where to write `latents.png` (synthetic) and `raster.png` (counts).
+      rate_samples: MC_Maze: also score co-bps with posterior predictive rates from this many
+        posterior samples (`co_bps_sampled`); 0 skips it.
     """
     ds, d = exp.dataset, exp.data
     counts = model.cfg.observation != "gaussian"
@@ -205,6 +232,11 @@ def evaluate(
         out.update({f"latent_{k}": v for k, v in scores.items()})
     if d.name == "mc_maze":
         out.update(mc_maze_scores(exp, z_train, z_test, mean_test))
+        if rate_samples:  # co-bps of the posterior predictive rates as well
+            _, sampled = infer(model, ds.test, rate_samples, seed)
+            h = model.cfg.din
+            heldout = ds.test[..., h:]
+            out["co_bps_sampled"] = metrics.bits_per_spike(sampled[..., h:], heldout)
     z_gen, x_gen = generate(model, exp.sampler, num_samples, ds.seq_len, seed)
     bin_width = mmd_bin if mmd_bin is not None else (10 if d.name == "mc_maze" else 1)
     out.update(sample_statistics(x_gen, ds.test, ds.train, counts, bin_width))

@@ -60,7 +60,11 @@ def affine_alignment(
     y_hat = [z, 1] W and
 
         mse = mean_{rows, l} (y_hat - y)^2,   corr = mean_l pearson(y_hat[:, l], y[:, l]),
-        r2 = mean_l (1 - SS_res,l / SS_tot,l).
+        r2 = mean_l (1 - SS_res,l / SS_tot,l),
+
+    and, for windows [N, T, L], corr_within: the correlation after removing each window's time
+    mean from y_hat and y (how well the dynamics inside windows are recovered, not only where
+    the windows lie).
 
     Args:
       inferred_fit: inferred latents of the fit set. # [..., Z]
@@ -73,15 +77,23 @@ def affine_alignment(
     """
     w = fit_affine(inferred_fit, true_fit)
     z = inferred_fit if inferred_eval is None else inferred_eval
-    y = _flat(true_fit if true_eval is None else true_eval)  # [rows, L]
-    y_hat = _flat(apply_affine(w, z))  # [rows, L]
+    y_true = np.asarray(true_fit if true_eval is None else true_eval, np.float64)
+    y_pred = apply_affine(w, z)
+    y, y_hat = _flat(y_true), _flat(y_pred)  # [rows, L]
     ss_res = ((y_hat - y) ** 2).sum(0)
     ss_tot = ((y - y.mean(0)) ** 2).sum(0)
-    return {
+    out = {
         "mse": float(((y_hat - y) ** 2).mean()),
         "corr": float(pearson(y_hat, y).mean()),
         "r2": float((1.0 - ss_res / ss_tot).mean()),
     }
+    if y_true.ndim == 3:  # windows: also the within-window dynamics (each window's mean removed)
+        out["corr_within"] = float(
+            pearson(
+                y_pred - y_pred.mean(1, keepdims=True), y_true - y_true.mean(1, keepdims=True)
+            ).mean()
+        )
+    return out
 
 
 def poisson_loglik(rates: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -230,14 +242,48 @@ def r2_score(pred: np.ndarray, target: np.ndarray) -> float:
     return float((1.0 - ss_res / ss_tot).mean())
 
 
+RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
 def ridge_r2(
     features_fit: np.ndarray,
     targets_fit: np.ndarray,
     features_eval: np.ndarray,
     targets_eval: np.ndarray,
-    l2: float = 1e-2,
+    l2: float | None = None,
+    folds: int = 5,
 ) -> float:
-    """R^2 on the eval set of a ridge regression fitted on the fit set (features standardised)."""
+    """R^2 on the eval set of a ridge regression fitted on the fit set (features standardised).
+
+    Args:
+      features_fit: fit-set features, windows [N, T, F] or rows [R, F].
+      targets_fit: fit-set targets. # [N, T, L] or [R, L]
+      features_eval: eval-set features.
+      targets_eval: eval-set targets.
+      l2: ridge penalty per row; None chooses it from RIDGE_GRID by `folds`-fold
+        cross-validation over the fit set's windows (rows within a window are correlated, so
+        folds never split a window).
+      folds: cross-validation folds.
+    """
+    if l2 is None:
+        n = len(features_fit)
+        fold = np.arange(n) % folds
+        scores = [
+            np.mean(
+                [
+                    ridge_r2(
+                        features_fit[fold != k],
+                        targets_fit[fold != k],
+                        features_fit[fold == k],
+                        targets_fit[fold == k],
+                        penalty,
+                    )
+                    for k in range(min(folds, n))
+                ]
+            )
+            for penalty in RIDGE_GRID
+        ]
+        l2 = RIDGE_GRID[int(np.argmax(scores))]
     mu, sd = _flat(features_fit).mean(0), _flat(features_fit).std(0) + 1e-8
     w = ridge_fit((_flat(features_fit) - mu) / sd, targets_fit, l2)
     pred = apply_affine(w, (_flat(features_eval) - mu) / sd)

@@ -6,7 +6,8 @@ The maths (docs/ldidp.md has the derivation):
 
     encoder      c_{1:T} = f_phi(x_{1:T}[:, :Din]),  mu_0 = g_phi(x_{1:T})          # [B, T, Z]
     transition   m(z, c) = sqrt(abar) c + rho z,  rho = sqrt(1 - abar - sigma^2)   (0: Markovian)
-    inference    q(z_0 | x) = N(mu_0, s0^2 I),  q(z_k | z_{k-1}, x) = N(m(z_{k-1}, c_k), sigma^2 I)
+    inference    q(z_0 | x) = N(mu_0, diag s_0^2),
+                 q(z_k | z_{k-1}, x) = N(m(z_{k-1}, c_k), sigma^2 I)
     dynamics     h_0 = tanh(W z_0 + b),  h_k = GRU(h_{k-1}, z_{k-1}),  c^_k = W_c h_k + b_c
     generative   p(z_0) = N(0, I),  p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
     observation  x_k ~ p(x_k | f_theta(z_k)): N(f, obs_std^2 I) | Bernoulli(sigmoid f) |
@@ -54,7 +55,8 @@ class ModelConfig:
       obs_std: standard deviation of the Gaussian observation model (fixed).
       signal: abar, the weight of the new embedding in the transition mean, in (0, 1).
       sigma: standard deviation of every transition (inference and generative), fixed.
-      init_std: standard deviation of q(z_0 | x), fixed.
+      init_std: standard deviation of q(z_0 | x), fixed; 0 makes it a learned function of x
+        (per dimension, as in a VAE), so that unused dimensions of z_0 cost no KL.
     """
 
     features: int
@@ -68,7 +70,7 @@ class ModelConfig:
     obs_std: float = 0.1
     signal: float = 0.5
     sigma: float = 0.3
-    init_std: float = 0.1
+    init_std: float = 0.0
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -94,9 +96,10 @@ class ModelConfig:
                 f"config.model.sigma={self.sigma} must satisfy 0 < sigma^2 <= 1 - signal "
                 f"= {1.0 - self.signal:g}."
             )
-        for name in ("obs_std", "init_std"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"config.model.{name}={getattr(self, name)} must be > 0.")
+        if self.obs_std <= 0:
+            raise ConfigError(f"config.model.obs_std={self.obs_std} must be > 0.")
+        if self.init_std < 0:
+            raise ConfigError(f"config.model.init_std={self.init_std} must be >= 0 (0: learned).")
 
     @property
     def backbone(self) -> str:
@@ -138,7 +141,7 @@ class LDIDP(nnx.Module):
         else:
             self.enc_hidden = nnx.Linear(cfg.din, h, rngs=rngs)
             self.enc_out = nnx.Linear(h, z, rngs=rngs)
-        self.enc_init = nnx.Linear(h, z, rngs=rngs)
+        self.enc_init = nnx.Linear(h, z if cfg.init_std else 2 * z, rngs=rngs)
         self.dyn_init = nnx.Linear(z, h, rngs=rngs)
         self.dyn = GRUCell(z, h, rngs=rngs)
         self.dyn_out = nnx.Linear(h, z, rngs=rngs)
@@ -150,14 +153,15 @@ class LDIDP(nnx.Module):
 
     # --- inference network -------------------------------------------------------------------
 
-    def encode(self, x_in: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Observation embeddings and the initial-state mean.
+    def encode(self, x_in: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Observation embeddings and the initial-state posterior.
 
         Args:
           x_in: the encoder's features x[..., :Din]. # [B, T, Din]
 
         Returns:
-          (c, mu_0): c_k = f_phi(x)_k [B, T, Z] and the mean of q(z_0 | x) [B, Z].
+          (c, mu_0, s_0): c_k = f_phi(x)_k [B, T, Z], and the mean [B, Z] and standard deviation
+          ([B, Z], or the fixed init_std broadcast) of q(z_0 | x).
         """
         h_bwd = _scan_gru(self.enc_bwd, x_in, reverse=True)  # [B, T, H]
         if self.cfg.encoder == "bigru":
@@ -165,7 +169,11 @@ class LDIDP(nnx.Module):
             c = self.enc_out(jnp.concatenate([h_fwd, h_bwd], -1))  # [B, T, Z]
         else:
             c = self.enc_out(jnp.tanh(self.enc_hidden(x_in)))  # [B, T, Z]
-        return c, self.enc_init(h_bwd[:, 0])
+        init = self.enc_init(h_bwd[:, 0])  # [B, Z] or [B, 2Z]
+        if self.cfg.init_std:
+            return c, init, jnp.full_like(init, self.cfg.init_std)
+        mu0, log_std0 = jnp.split(init, 2, axis=-1)
+        return c, mu0, jnp.exp(jnp.clip(log_std0, -7.0, 2.0))
 
     # --- generative model --------------------------------------------------------------------
 

@@ -100,9 +100,9 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
       KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z.
     """
     cfg = model.cfg
-    c, mu0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z]
-    z0 = mu0 + cfg.init_std * eps0  # [B, Z]
-    kl0 = gaussian_kl(mu0, cfg.init_std, 0.0, 1.0).sum(-1)  # [B]
+    c, mu0, std0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
+    z0 = mu0 + std0 * eps0  # [B, Z]
+    kl0 = gaussian_kl(mu0, std0, 0.0, 1.0).sum(-1)  # [B]
 
     def step(carry, inputs):
         h, z_prev = carry  # [B, H], [B, Z]
