@@ -63,7 +63,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.cs_window = 100  # psld: M, i ~ U{L-M..L} in L_CS.
     config.objective.cs_eta = 1.0  # psld: eta in the weight 1 - abar_{ceil(i/eta)}.
     config.objective.cs_weight = 1.0  # psld: weight of L_CS.
-    config.objective.cs_bound = "marginal"  # psld: floor on L_CS: marginal | constant | none.
+    # psld: floor on L_CS: marginal (per window) | marginal_step (per step) | constant | none.
+    config.objective.cs_bound = "marginal"
     config.objective.cs_floor = 0.0  # psld, cs_bound=constant: floor in nats per element.
     # psld: share of the batch whose windows also get the noisy (L_CS) decoder pass; 1.0 is
     # the paper's estimator, smaller is cheaper (B + C decoder rows) with a noisier L_CS.
@@ -86,6 +87,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
     config.train.progress_bar = True
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
+    # Log the mean global and first-order local dependency (ldx/dependency.py) of the first
+    # dependency_probe_size training windows every dependency_every steps; 0 disables.
+    config.train.dependency_every = 500
+    config.train.dependency_probe_size = 32
+    config.train.dependency_points = 16  # Gauss-Legendre points of the probe's measure.
 
     config.sample = ml_collections.ConfigDict()
     config.sample.num_samples = 500  # Series drawn by launch.train at the end.
@@ -113,6 +119,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.train.log_every = 2
         config.train.checkpoint_every = 3
         config.train.progress_bar = False
+        config.train.dependency_every = 0
         config.sample.num_samples = 8
         config.sample.batch_size = 8
     elif arg:

@@ -1,19 +1,33 @@
-"""What every launch app shares: one clear message and exit status 1 for bad input."""
+"""What every launch app shares: one clear message and exit status 1 for bad input.
+
+A run stopped by a preemption notice (SIGTERM, after saving a checkpoint) exits with status 143,
+128 + SIGTERM, as a shell reports a process ended by SIGTERM: schedulers see a job to retry.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
+import ml_collections
 from absl import app, flags, logging
 
 from ldx import compilation_cache
-from ldx.errors import LdxError
+from ldx.errors import ConfigError, LdxError, Preempted
 
 
-def _fail(message: str):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
+def _one_line(message: str) -> str:
+    """One line of a message; of an embedded traceback, its last line (the error itself)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if len(lines) > 1 and any(line.startswith("Traceback") for line in lines):
+        return f"{lines[0].rstrip(':')}: {lines[-1]}"
+    return " ".join(lines)
+
+
+def _fail(message: str, status: int = 1, prefix: str = "error"):
+    print(f"{prefix}: {_one_line(message)}", file=sys.stderr)
+    sys.exit(status)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -35,6 +49,35 @@ def parse_flags(argv: list[str]) -> list[str]:
         )
 
 
+def config_value(holder: flags.FlagHolder) -> ml_collections.ConfigDict:
+    """The ConfigDict of a DEFINE_config_file flag; ConfigError if its file did not load.
+
+    ml_collections defers a config file's load error to the first use of the config.
+    """
+    config = holder.value
+    if not isinstance(config, ml_collections.ConfigDict):
+        try:
+            config.method  # Raises the deferred error.
+        except OSError as e:
+            reason = str(e.__cause__ or e).strip().splitlines()[-1].strip()
+            raise ConfigError(
+                f"cannot load {flags.FLAGS[holder.name].serialize()}: {reason}"
+            ) from e
+        raise ConfigError(f"--{holder.name} did not give a ConfigDict but {type(config)}.")
+    return config
+
+
+def env_int(name: str) -> int | None:
+    """Integer environment variable `name`, None if unset; ConfigError if not an integer."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={value!r} is not an integer.") from None
+
+
 def run(main) -> None:
     """app.run(main) with the compilation cache on and LdxError turned into `error: ...`."""
 
@@ -46,5 +89,8 @@ def run(main) -> None:
         except LdxError as e:
             logging.error("%s", e)
             _fail(str(e))
+        except Preempted as e:
+            logging.warning("%s", e)
+            _fail(str(e), Preempted.exit_code, prefix="preempted")
 
     app.run(wrapped, flags_parser=parse_flags)

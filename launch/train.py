@@ -2,30 +2,77 @@
 
 python -m launch.train --config=configs/default.py --workdir=/tmp/ldx
 python -m launch.train --config=configs/default.py:smoke --config.method=psld --workdir=/tmp/s
+
+Rerunning the same command resumes from the newest checkpoint. SIGTERM saves one and exits
+with status 143. Multi-host (one process per host, same command on each; see README):
+
+python -m launch.train --config=... --workdir=/shared/run \
+    --coordinator_address=10.0.0.1:1234 --num_processes=4 --process_id=$RANK
 """
 
 import os
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
 from launch import common
+from ldx.errors import ConfigError
 from ldx.sampling import save_samples
-from ldx.train import load_run, train
+from ldx.train import load_run, parallel, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, samples.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "Multi-host: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS).",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Multi-host: number of processes (default: $JAX_NUM_PROCESSES)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Multi-host: index of this process (default: $JAX_PROCESS_ID)."
+)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Multi-host: start JAX's distributed runtime, detecting unset values on SLURM, Open MPI, "
+    "Kubernetes or Cloud TPU. Implied by any of the three flags (or variables) above.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _initialize_distributed() -> None:
+    address = _COORDINATOR.value or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
+    num = _NUM_PROCESSES.value
+    num = common.env_int("JAX_NUM_PROCESSES") if num is None else num
+    pid = _PROCESS_ID.value
+    pid = common.env_int("JAX_PROCESS_ID") if pid is None else pid
+    if _DISTRIBUTED.value or any(v is not None for v in (address, num, pid)):
+        parallel.initialize_distributed(address, num, pid)
+        # Orbax's barriers then use JAX's coordination service (with a timeout) rather than
+        # device collectives, which on CPU give up on a peer more than 30 s late.
+        flags.FLAGS.experimental_orbax_use_distributed_barrier = True
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    config = _CONFIG.value
+    config = common.config_value(_CONFIG)
+    if config.train.sample_after and config.sample.num_samples < 1:
+        raise ConfigError(
+            f"config.sample.num_samples={config.sample.num_samples} must be >= 1 "
+            "(or set config.train.sample_after=False)."
+        )
+    _initialize_distributed()
     train(config, _WORKDIR.value)
     if config.train.sample_after:
+        run = load_run(_WORKDIR.value)  # Every process takes part in the restore.
+        if jax.process_index() != 0:
+            return
         save_samples(
-            load_run(_WORKDIR.value),
+            run,
             config.sample.num_samples,
             os.path.join(_WORKDIR.value, "samples.npz"),
             seed=config.seed,

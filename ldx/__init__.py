@@ -10,7 +10,14 @@ The public API, one import away:
 
 from ldx.data import DataConfig, Dataset, MinMaxScaler, build_dataset, get_batch
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, eps_loss, make_schedule, q_sample
-from ldx.errors import CheckpointError, ConfigError, DataError, LdxError
+from ldx.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    LdxError,
+    NonFiniteError,
+    Preempted,
+)
 from ldx.experiment import Experiment, build_experiment
 from ldx.models import LatentDiffusionModel, ModelConfig
 from ldx.objectives import METHODS, ObjectiveConfig, make_loss_fn

@@ -72,6 +72,8 @@ class Experiment:
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     """Validates `config` and loads its data. Raises LdxError subclasses on bad input."""
+    if not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError(f"config.seed={config.seed!r} must be an integer >= 0.")
     if config.method == "ldidp":  # Another model family with the same interface (ldx.ldidp).
         from ldx.ldidp.experiment import build_experiment as build_ldidp
 

@@ -82,6 +82,10 @@ class ModelConfig:
                 f"2**(len(unet_channels) - 1) = {2 ** max(levels - 1, 0)} "
                 f"(unet_channels={self.unet_channels})."
             )
+        if not self.logvar_min < self.logvar_max:
+            raise ConfigError(
+                f"config.model.logvar_min={self.logvar_min} must be < logvar_max={self.logvar_max}."
+            )
         if self.backbone == "transformer" and self.width % self.num_heads:
             raise ConfigError(
                 f"config.model.width={self.width} must be divisible by "

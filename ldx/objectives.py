@@ -30,11 +30,14 @@ z^i = sqrt(abar_i) v + sqrt(1 - abar_i) eps:
 L_CS rewards a low likelihood from a near-noise latent, so it is unbounded
 below. By default it is bounded: the per-window log-likelihood is floored at
 that of a decoder that knows neither z nor the past ("marginal": per-feature
-Gaussian fitted to the batch), below which lowering it earns nothing. The two
-decoder passes (informative and noisy z) run as one batched call. By default
-every window gets both passes (B + B decoder rows); `cs_batch_fraction` < 1
-estimates L_CS on the first C = fraction * B windows of the (randomly drawn)
-batch only: the same expected loss with more variance, and B + C decoder rows.
+Gaussian fitted to the batch), below which lowering it earns nothing.
+"marginal_step" floors each time step's log-likelihood instead, so a decoder
+cannot meet the floor by failing only the first steps of a noisy pass (where z
+matters most) while its later steps ignore z. The two decoder passes
+(informative and noisy z) run as one batched call. By default every window gets
+both passes (B + B decoder rows); `cs_batch_fraction` < 1 estimates L_CS on the
+first C = fraction * B windows of the (randomly drawn) batch only: the same
+expected loss with more variance, and B + C decoder rows.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
 STAGES = ("joint", "autoencoder", "prior")
 KL_SCHEDULES = ("linear", "cyclical")
 VI_WEIGHTS = ("index", "power")
-CS_BOUNDS = ("marginal", "constant", "none")
+CS_BOUNDS = ("marginal", "marginal_step", "constant", "none")
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -111,8 +114,13 @@ class ObjectiveConfig:
 
 def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
     """Per-window log N(x; mean, diag exp(logvar)), summed over T and D: [..., T, D] -> [...]."""
+    return gaussian_loglik_steps(x, mean, logvar).sum(axis=-1)
+
+
+def gaussian_loglik_steps(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
+    """Per-step log N(x_t; mean_t, diag exp(logvar_t)), summed over D: [..., T, D] -> [..., T]."""
     ll = -0.5 * (LOG_2PI + logvar + jnp.square(x - mean) * jnp.exp(-logvar))
-    return ll.sum(axis=(-2, -1))
+    return ll.sum(axis=-1)
 
 
 def gaussian_kl(mean: jax.Array, logvar: jax.Array) -> jax.Array:
@@ -178,11 +186,12 @@ def psld_cs_weight(cfg: ObjectiveConfig, schedule: Schedule, i: jax.Array) -> ja
     return 1.0 - schedule.alpha_bars[j]
 
 
-def marginal_loglik(x: jax.Array) -> jax.Array:
-    """Per-window log-lik. under a per-feature Gaussian fitted to the batch: [B, T, D] -> [B]."""
+def marginal_loglik(x: jax.Array, per_step: bool = False) -> jax.Array:
+    """Log-lik. under a per-feature Gaussian fitted to the batch: [B, T, D] -> [B] (or [B, T])."""
     mean = x.mean(axis=(0, 1))
     var = x.var(axis=(0, 1)) + 1e-6
-    return jax.lax.stop_gradient(gaussian_loglik(x, mean, jnp.log(var)))
+    ll = gaussian_loglik_steps(x, mean, jnp.log(var))  # [B, T]
+    return jax.lax.stop_gradient(ll if per_step else ll.sum(axis=-1))
 
 
 def _psld_loss(cfg, schedule, model, x, key, step, stage):
@@ -202,10 +211,14 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     eps = jax.random.normal(k_eps, (batch + n_cs,) + v.shape[1:], v.dtype)
     z = jnp.sqrt(abar) * jnp.concatenate([v, v[:n_cs]]) + jnp.sqrt(1.0 - abar) * eps
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
-    ll = gaussian_loglik(x2, *model.decode(z, x2))
+    ll_steps = gaussian_loglik_steps(x2, *model.decode(z, x2))  # [B + C, T]
+    ll = ll_steps.sum(axis=-1)
     ll_vi, ll_cs = ll[:batch], ll[batch:]
     vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()
-    if cfg.cs_bound == "marginal":
+    if cfg.cs_bound == "marginal_step":  # every step of a noisy pass floored on its own
+        floor = marginal_loglik(x, per_step=True)[:n_cs]
+        ll_cs = jnp.maximum(ll_steps[batch:], floor).sum(axis=-1)
+    elif cfg.cs_bound == "marginal":
         ll_cs = jnp.maximum(ll_cs, marginal_loglik(x)[:n_cs])
     elif cfg.cs_bound == "constant":
         ll_cs = jnp.maximum(ll_cs, cfg.cs_floor * x.shape[1] * x.shape[2])

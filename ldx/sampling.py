@@ -70,20 +70,49 @@ def generate(
     model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
 ) -> jax.Array:
     """Draws num series [num, T, D] in normalised units: z from the prior, then X ~ p(X | z)."""
+    return generate_with_latents(model, schedule, cfg, key, num, seq_len)[1]
+
+
+def generate_with_latents(
+    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
+) -> tuple[jax.Array, jax.Array]:
+    """`generate` that also returns the latents: (z [num, Z], x [num, T, D]); x[i] ~ p(X | z[i])."""
     k_z, k_x = jax.random.split(key)
     z = sample_latents(model, schedule, cfg, k_z, num)
-    return decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
+    return z, decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
 
 
 def make_generate_fn(
-    model_fn: Callable[[jax.Array], nnx.Module], generate_fn: Callable
+    model_fn: Callable[[jax.Array], nnx.Module],
+    generate_fn: Callable,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[jax.Array, jax.Array, int], jax.Array]:
-    """Jits generate_fn(model, key, num) as (flat params [P], key, num); one compile per num."""
+    """Jits generate_fn(model, key, num) as (flat params [P], key, num) -> [num, T, D].
+
+    Data-parallel: the series are split over the devices of `mesh` (default: this process's
+    local devices), parameters replicated. `num` is rounded up to a multiple of the device
+    count and the extra series dropped. One compile per rounded `num`.
+    """
+    from ldx.train import parallel  # ldx.train imports this module.
+
+    mesh = parallel.data_mesh(jax.local_devices()) if mesh is None else mesh
+    replicated, batched = parallel.shardings(mesh)
+    n = mesh.shape["data"]
 
     def fn(params, key, num):
         return generate_fn(model_fn(params), key, num)
 
-    return jax.jit(fn, static_argnums=2)
+    jitted = jax.jit(
+        fn, static_argnums=2, in_shardings=(replicated, replicated), out_shardings=batched
+    )
+
+    def call(params, key, num):
+        padded = -(-num // n) * n
+        params, key = jax.device_put((params, key), replicated)
+        out = jitted(params, key, padded)
+        return out if padded == num else out[:num]
+
+    return call
 
 
 def draw(generate_fn, params, key, num: int, batch_size: int) -> np.ndarray:

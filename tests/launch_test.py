@@ -125,3 +125,41 @@ def test_sample_rejects_a_non_workdir(tmp_path):
     # Given an empty folder; then launch.sample says it is not an ldx workdir.
     result = run_app("sample", f"--workdir={tmp_path}", f"--output={tmp_path / 'x.npz'}")
     assert result.returncode == 1 and "not an ldx workdir" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config=configs/nope.py"], "cannot load --config=configs/nope.py: [Errno 2] No such"),
+        (["--config=configs/default.py:bogus"], "Unknown config argument 'bogus'"),
+        ([SMOKE, "--num_step=3"], "num_step"),
+        ([SMOKE, "--config.train.batch_size=ab"], "--config.train.batch_size=ab"),
+        ([SMOKE, "--config.sample.num_samples=0"], "config.sample.num_samples=0 must be >= 1"),
+        ([SMOKE, "--num_processes=2", "--process_id=3"], "process_id=3 must be in [0, num_proc"),
+    ],
+)
+def test_train_rejects_bad_flags(tmp_path, args, message):
+    # Given a bad flag or config file; then launch.train prints one `error:` line naming it,
+    # exits 1 and creates no workdir.
+    workdir = tmp_path / "w"
+    result = run_app("train", *args, f"--workdir={workdir}")
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not workdir.exists()
+
+
+def test_train_requires_a_workdir():
+    result = run_app("train", SMOKE)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: flag --workdir=None: Flag --workdir must have a value other than None."
+    )
+
+
+def test_sample_output_must_be_npz(workdir, tmp_path):
+    out = tmp_path / "s.txt"
+    result = run_app("sample", f"--workdir={workdir}", f"--output={out}")
+    assert result.returncode == 1 and "must end in .npz" in result.stderr
+    assert not out.exists()

@@ -328,7 +328,8 @@ def _psld_draws(model, x, cfg, key=KEY):
 
 
 @pytest.mark.parametrize(
-    "cs_bound, vi_weight", [("marginal", "index"), ("none", "power"), ("constant", "index")]
+    "cs_bound, vi_weight",
+    [("marginal", "index"), ("none", "power"), ("constant", "index"), ("marginal_step", "index")],
 )
 def test_psld_metrics_match_independent_computation(model_for, decode_calls, cs_bound, vi_weight):
     """Given PSLD, when computing the loss, then one 2B decoder call; vi / cs / nll match NumPy."""
@@ -351,8 +352,18 @@ def test_psld_metrics_match_independent_computation(model_for, decode_calls, cs_
         "marginal": np_loglik(x, _np(x).mean((0, 1)), np.log(_np(x).var((0, 1)) + 1e-6)),
         "constant": np.full(B, -2.0 * T * D),
         "none": np.full(B, -np.inf),
+        "marginal_step": -np.inf,  # floored per step below
     }[cs_bound]
-    if cs_bound != "none":
+    if cs_bound == "marginal_step":  # per-step SciPy log-likelihoods, each floored
+        steps = scipy.stats.norm.logpdf(
+            _np(call["x"][B:]), _np(call["mean"][B:]), np.exp(0.5 * _np(call["logvar"][B:]))
+        ).sum(-1)  # [B, T]
+        marginal = scipy.stats.norm.logpdf(
+            _np(x), _np(x).mean((0, 1)), np.sqrt(_np(x).var((0, 1)) + 1e-6)
+        ).sum(-1)  # [B, T]
+        assert np.any(steps < marginal), "the floor does not bind: the case tests nothing"
+        ll_cs = np.maximum(steps, marginal).sum(-1)
+    if cs_bound not in ("none", "marginal_step"):
         assert np.any(ll_cs < floor), "the floor does not bind: the case tests nothing"
     cs = np.mean((1 - ABAR[i_cs]) * np.maximum(ll_cs, floor))  # eta = 1
     assert float(m["vi"]) == pytest.approx(-np.mean(w_vi * ll_vi), rel=1e-5)

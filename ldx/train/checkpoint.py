@@ -1,9 +1,16 @@
 """Workdir layout, Orbax checkpointing and restoring a finished run.
 
-<workdir>/config.json      the config of the run (checked on resume)
-<workdir>/checkpoints/<s>  Orbax checkpoints of the TrainState
-<workdir>/metrics.jsonl    one JSON line per logged step
-<workdir>/tensorboard/     TensorBoard event files
+<workdir>/config.json              the config of the run (checked on resume)
+<workdir>/checkpoints/<s>          Orbax checkpoints of the TrainState
+<workdir>/checkpoints_corrupt/<s>  checkpoints found unreadable on resume, moved aside
+<workdir>/metrics.jsonl            one JSON line per logged step
+<workdir>/tensorboard/             TensorBoard event files
+
+Orbax writes a checkpoint into `<s>.orbax-checkpoint-tmp` and renames it when complete, so a
+run killed mid-save leaves no `<s>` behind; the trainer's manager deletes such leftovers. Each
+checkpoint's metadata holds the shapes, dtypes and CRC32 of every leaf of the saved state:
+restoring checks them, so a garbled array file (which Orbax itself may read back without an
+error) is caught, and a checkpoint of another model is told apart from a corrupt one.
 """
 
 from __future__ import annotations
@@ -11,16 +18,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zlib
 from collections.abc import Callable
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from flax import nnx
 
 from ldx.errors import CheckpointError
 from ldx.experiment import Experiment, build_experiment, typed
+from ldx.train import parallel
 from ldx.train.state import TrainState
 
 # Sections that define the model and its data: a run cannot resume if they change.
@@ -47,22 +57,43 @@ def _diff(a, b, prefix="config") -> list[str]:
     return [] if a == b else [f"{prefix}: saved {a!r}, now {b!r}"]
 
 
-def write_or_check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Saves config.json in a new workdir; in an existing one, checks it is the same run."""
-    path = config_path(workdir)
-    if os.path.exists(path):
-        saved = load_config(workdir)
-        diffs = _diff(_structural(saved), _structural(config))
+def make_workdir(workdir: str) -> None:
+    """Creates `workdir` (and parents), or raises CheckpointError saying why it cannot."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise CheckpointError(f"--workdir={workdir!r} is a file, expected a directory.")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot create --workdir={workdir!r}: {e.strerror or e}.") from e
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise CheckpointError(f"--workdir={workdir!r} is not writable.")
+
+
+def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Raises CheckpointError if `workdir` holds a run whose structural config differs."""
+    if os.path.exists(config_path(workdir)):
+        diffs = _diff(_structural(load_config(workdir)), _structural(config))
         if diffs:
             raise CheckpointError(
                 f"{workdir} holds a run with a different config ({'; '.join(diffs[:5])}). "
                 "Use a new --workdir, or the saved config."
             )
-    os.makedirs(workdir, exist_ok=True)
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Writes config.json atomically: a killed run never leaves half a config."""
+    path = config_path(workdir)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(config.to_json_best_effort(indent=2))
-    os.replace(tmp, path)  # atomic: a killed run never leaves half a config
+    os.replace(tmp, path)
+
+
+def write_or_check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Saves config.json in a new workdir; in an existing one, checks it is the same run."""
+    check_config(workdir, config)
+    make_workdir(workdir)
+    write_config(workdir, config)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -82,30 +113,148 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 def checkpoint_manager(
     workdir: str, keep: int = 3, *, create: bool = True
 ) -> ocp.CheckpointManager:
-    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create)
-    return ocp.CheckpointManager(directory, options=options)
+    """The Orbax manager of `<workdir>/checkpoints`.
 
-
-def restore_latest(manager: ocp.CheckpointManager, template):
-    """Restores the newest checkpoint into the structure/shardings of `template`.
-
-    Returns None when there is no checkpoint. Raises CheckpointError when the
-    checkpoint does not fit the template (another model) or cannot be read.
+    Args:
+      workdir: the run's folder.
+      keep: how many of the newest checkpoints to keep.
+      create: True for the trainer: creates the folder and deletes leftovers of saves that a
+        killed run never finished. False for readers, which must not touch the folder (a
+        trainer may be writing a checkpoint into it).
     """
-    step = manager.latest_step()
-    if step is None:
+    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=create, cleanup_tmp_directories=create
+    )
+    return ocp.CheckpointManager(
+        directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
+    )
+
+
+_FINGERPRINT = "ldx_fingerprint"
+
+
+def _host(x) -> np.ndarray:
+    """A host copy of a leaf; of a replicated multi-process array, this process's copy."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        x = x.addressable_data(0)
+    return np.asarray(x)
+
+
+def _layout(tree) -> list[list]:
+    """[[shape, dtype], ...] of the leaves of a tree of arrays or ShapeDtypeStructs."""
+    return [[list(x.shape), str(np.dtype(x.dtype))] for x in jax.tree.leaves(tree)]
+
+
+def fingerprint(state) -> dict[str, list]:
+    """Shapes, dtypes and CRC32 of each leaf of `state`, in tree order (JSON-able)."""
+    crcs = [zlib.crc32(np.ascontiguousarray(_host(x)).tobytes()) for x in jax.tree.leaves(state)]
+    return {"layout": _layout(state), "crc32": crcs}
+
+
+def save(manager: ocp.CheckpointManager, step: int, state) -> None:
+    """Saves `state` as checkpoint `step` (asynchronously), with its fingerprint."""
+    manager.save(
+        step,
+        args=ocp.args.StandardSave(state),
+        custom_metadata={_FINGERPRINT: fingerprint(state)},
+    )
+
+
+def _saved_fingerprint(manager: ocp.CheckpointManager, step: int) -> dict | None:
+    try:
+        return (manager.metadata(step).custom_metadata or {}).get(_FINGERPRINT)
+    except Exception:  # Unreadable step metadata: the restore itself decides.
+        return None
+
+
+def _restore_step(manager: ocp.CheckpointManager, step: int, abstract):
+    """Restores and verifies one checkpoint; raises on any problem."""
+    saved = _saved_fingerprint(manager, step)
+    if saved is not None and saved["layout"] != _layout(abstract):
+        raise CheckpointError(
+            f"checkpoint {step} in {manager.directory} was written by another model: it holds "
+            f"arrays {_shapes(saved['layout'])}, this config builds {_shapes(_layout(abstract))}. "
+            "Use a new --workdir, or the config that wrote it."
+        )
+    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    if saved is None:
+        logging.warning(
+            "Checkpoint %d in %s has no fingerprint; not verified.", step, manager.directory
+        )
+    elif fingerprint(state)["crc32"] != saved["crc32"]:
+        raise ValueError("its arrays do not match the CRC32 recorded when it was saved")
+    return state
+
+
+def _shapes(layout: list[list]) -> str:
+    return ", ".join(f"{d}{tuple(s)}" for s, d in layout if s)
+
+
+def restore_latest(manager: ocp.CheckpointManager, template, *, quarantine: bool = False):
+    """Restores the newest readable checkpoint into the structure/shardings of `template`.
+
+    A checkpoint that cannot be read or fails its CRC32 check is skipped with a warning and
+    the previous one is tried. With `quarantine` (the trainer, on JAX process 0) skipped ones
+    are moved to `<workdir>/checkpoints_corrupt/` so that new saves can reuse their steps.
+
+    Returns:
+      the restored state, or None when there is no checkpoint.
+
+    Raises:
+      CheckpointError: a checkpoint of another model, or no readable checkpoint at all.
+    """
+    steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
         return None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    try:
-        state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    except Exception as e:  # Orbax raises many types for unreadable or mismatched trees.
-        raise CheckpointError(
-            f"cannot restore checkpoint {step} in {manager.directory}: "
-            f"{type(e).__name__}: {str(e)[:300]}"
-        ) from e
-    logging.info("Restored checkpoint at step %d from %s", step, manager.directory)
-    return state
+    failures = []
+    for step in steps:
+        try:
+            state = _restore_step(manager, step, abstract)
+        except CheckpointError:
+            raise
+        except Exception as e:  # Orbax raises many types for unreadable files.
+            reason = f"{type(e).__name__}: {_summary(e)}"
+            logging.warning(
+                "Checkpoint %d in %s is unreadable or corrupt (%s); trying the previous one.",
+                step,
+                manager.directory,
+                reason,
+            )
+            failures.append((step, reason))
+            continue
+        if failures and quarantine:
+            _quarantine(manager, [s for s, _ in failures])
+        logging.info("Restored checkpoint at step %d from %s", step, manager.directory)
+        return state
+    raise CheckpointError(
+        f"no readable checkpoint in {manager.directory}: "
+        + "; ".join(f"step {s}: {r}" for s, r in failures)
+        + ". Move the folder aside to start afresh, or restore it from a backup."
+    )
+
+
+def _summary(error: Exception) -> str:
+    """The first line of an error message, without TensorStore's spec dump."""
+    text = str(error).split("See full TensorStore details")[0].strip()
+    return (text.splitlines() or [""])[0][:200]
+
+
+def _quarantine(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+    """Moves checkpoints `steps` out of the manager's folder; nothing is deleted."""
+    if jax.process_index() == 0:
+        aside = os.path.join(os.path.dirname(str(manager.directory)), "checkpoints_corrupt")
+        os.makedirs(aside, exist_ok=True)
+        for step in steps:
+            target = os.path.join(aside, str(step))
+            n = 1
+            while os.path.exists(target):
+                target, n = os.path.join(aside, f"{step}.{n}"), n + 1
+            os.replace(os.path.join(str(manager.directory), str(step)), target)
+            logging.warning("Moved corrupt checkpoint %d to %s", step, target)
+    parallel.barrier("quarantine")
+    manager.reload()
 
 
 @dataclasses.dataclass(frozen=True)

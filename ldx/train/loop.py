@@ -1,8 +1,11 @@
-"""The training loop: resumable, sharded, logged.
+"""The training loop: resumable, preemptible, sharded, logged.
 
 `train(config, workdir)` is all `launch.train` calls. The data order and every
 random key derive from (seed, step), so a run restored from a checkpoint
-continues exactly as an uninterrupted one would.
+continues exactly as an uninterrupted one would, bit for bit. A run killed at
+any moment resumes from its newest complete checkpoint; SIGTERM saves one at the
+next step boundary first (then `Preempted` is raised). The loop stops with
+`NonFiniteError` after `max_bad_steps` consecutive skipped (non-finite) steps.
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ import time
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
 
+from ldx import dependency
 from ldx.data import get_batch
-from ldx.errors import ConfigError
+from ldx.errors import ConfigError, NonFiniteError, Preempted
 from ldx.experiment import Experiment, build_experiment, typed
 from ldx.train import checkpoint, parallel
+from ldx.train.preemption import PreemptionWatch
 from ldx.train.state import TrainState, flatten_model, make_optimizer, make_train_step
 from ldx.train.writer import MetricWriter
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +50,16 @@ class TrainConfig:
     max_bad_steps: int = 20
     progress_bar: bool = True
     sample_after: bool = True
+    dependency_every: int = 0
+    dependency_probe_size: int = 32
+    dependency_points: int = 16
 
     def __post_init__(self):
-        if self.stages not in ("joint", "two_stage"):
-            raise ConfigError(
-                f"config.train.stages={self.stages!r} is not one of ('joint', 'two_stage')."
-            )
+        for name, allowed in (("stages", ("joint", "two_stage")), ("lr_schedule", LR_SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"config.train.{name}={getattr(self, name)!r} is not one of {allowed}."
+                )
         for name in (
             "num_steps",
             "batch_size",
@@ -57,13 +67,28 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "max_bad_steps",
+            "dependency_probe_size",
+            "dependency_points",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"config.train.{name}={getattr(self, name)} must be >= 1.")
+        for name, ok, expected in (
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("ema_decay", 0 <= self.ema_decay <= 1, "in [0, 1]"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+        ):
+            if not ok:
+                raise ConfigError(f"config.train.{name}={getattr(self, name)} must be {expected}.")
         if self.stages == "two_stage" and not 0 < self.prior_steps < self.num_steps:
             raise ConfigError(
                 f"config.train.prior_steps={self.prior_steps} must be in "
                 f"(0, num_steps={self.num_steps}) for two_stage training."
+            )
+        if self.dependency_every < 0:
+            raise ConfigError(
+                f"config.train.dependency_every={self.dependency_every} must be >= 0."
             )
 
     def stage(self, step: int) -> str:
@@ -71,10 +96,6 @@ class TrainConfig:
         if self.stages == "joint":
             return "joint"
         return "autoencoder" if step < self.num_steps - self.prior_steps else "prior"
-
-
-class NonFiniteError(RuntimeError):
-    """Too many consecutive non-finite steps."""
 
 
 def init_state(exp: Experiment, cfg: TrainConfig):
@@ -98,41 +119,57 @@ def _mean_metrics(history: list[dict]) -> dict[str, float]:
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     """Trains (or resumes) the run in `workdir`; returns the final state."""
+    # Everything that can be wrong with the input is checked before anything is written.
+    checkpoint.check_config(workdir, config)
     exp = build_experiment(config)
     cfg = typed(TrainConfig, config.train, "train")
     mesh = parallel.data_mesh()
     parallel.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
     replicated, batch_sharding = parallel.shardings(mesh)
     primary = jax.process_index() == 0
-    if primary:
-        checkpoint.write_or_check_config(workdir, config)
+    checkpoint.make_workdir(workdir)
 
     model_fn, optimizer, state = init_state(exp, cfg)
-    manager = checkpoint.checkpoint_manager(workdir, cfg.keep_checkpoints)
-    state = checkpoint.restore_latest(manager, state) or state
+    # Processes reach the first collective (device_put checks the state is the same on
+    # all) after unequal times spent loading data and building the model.
+    parallel.barrier("init")
+    # Restoring into the replicated template gives global arrays on every process.
     state = jax.device_put(state, replicated)
+    manager = checkpoint.checkpoint_manager(workdir, cfg.keep_checkpoints)
+    try:
+        state = checkpoint.restore_latest(manager, state, quarantine=True) or state
+    except BaseException:
+        manager.close()
+        raise
+    if primary:
+        checkpoint.write_config(workdir, config)
     start = int(state.step)
     loss_fn = exp.loss_fn(cfg.num_steps)
-    steps = {}  # stage -> jitted step, compiled on first use
+    steps = {}  # stage -> compiled step
 
-    def step_fn(stage):
+    def step_fn(stage, state, batch):
+        """The step of `stage`, compiled on first use."""
         if stage not in steps:
             fn = make_train_step(model_fn, loss_fn, optimizer, cfg.ema_decay, stage)
-            steps[stage] = jax.jit(
+            jitted = jax.jit(
                 fn,
                 donate_argnums=0,
                 in_shardings=(replicated, batch_sharding),
                 out_shardings=(replicated, replicated),
             )
+            steps[stage] = jitted.lower(state, batch).compile()
+            parallel.barrier(f"compiled_{stage}")  # Processes take unequal times to compile.
         return steps[stage]
 
     writer = MetricWriter(workdir, enabled=primary)
     train_data = exp.dataset.train
-    # Every process builds the same global batch and keeps its own rows.
-    rows = slice(
-        jax.process_index() * cfg.batch_size // jax.process_count(),
-        (jax.process_index() + 1) * cfg.batch_size // jax.process_count(),
-    )
+    probe = None  # dependency diagnostics: probe(params) -> metrics
+    if cfg.dependency_every:
+        probe = dependency.make_probe(
+            model_fn, state.params, train_data[: cfg.dependency_probe_size], cfg.dependency_points
+        )
+    # Every process builds the same global batch and feeds the rows its devices hold.
+    rows = parallel.process_rows(batch_sharding, cfg.batch_size)
     history, t_log = [], time.perf_counter()
     bar = _progress(cfg, start)
     logging.info(
@@ -143,6 +180,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
         cfg.num_steps,
         workdir,
     )
+    watch, pending = PreemptionWatch(), None  # SIGTERM now saves and stops.
     try:
         for step in range(start, cfg.num_steps):
             stage = cfg.stage(step)
@@ -153,7 +191,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                     opt_state=jax.device_put(optimizer.init(state.params), replicated)
                 )
             batch = get_batch(train_data, cfg.batch_size, step, exp.seed)[rows]
-            state, metrics = step_fn(stage)(state, parallel.shard_batch(batch, batch_sharding))
+            batch = parallel.shard_batch(batch, batch_sharding, cfg.batch_size)
+            state, metrics = step_fn(stage, state, batch)(state, batch)
+            # The previous step's count is ready by now: reading it does not stall the device.
+            _check_bad_steps(pending, cfg.max_bad_steps, workdir)
+            pending = (step, metrics.pop("bad_steps"))
             history.append(metrics)
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.num_steps:
@@ -164,23 +206,42 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                 if bar is not None:
                     bar.set_postfix(loss=f"{logged['loss']:.4g}")
                 history, t_log = [], now
-                if int(state.bad_steps) >= cfg.max_bad_steps:
-                    raise NonFiniteError(
-                        f"{int(state.bad_steps)} consecutive steps had a non-finite loss or "
-                        f"gradient (up to step {done}); stopping. The last checkpoint in "
-                        f"{workdir} holds the last good parameters."
-                    )
-            if done % cfg.checkpoint_every == 0 or done == cfg.num_steps:
-                manager.save(done, args=ocp.args.StandardSave(state))
+            if probe is not None and done % cfg.dependency_every == 0:
+                writer.write(done, probe(state.params))
+            preempted = watch.reached(done)  # Every process asks at every step.
+            if done % cfg.checkpoint_every == 0 or done == cfg.num_steps or preempted:
+                checkpoint.save(manager, done, state)
             if bar is not None:
                 bar.update(1)
+            if preempted:
+                manager.wait_until_finished()
+                raise Preempted(
+                    f"training stopped by SIGTERM after step {done} of {cfg.num_steps}; "
+                    f"checkpoint {done} saved in {workdir}. Rerun the same command to resume."
+                )
+        _check_bad_steps(pending, cfg.max_bad_steps, workdir)
     finally:
+        watch.close()
         manager.wait_until_finished()
         manager.close()
         writer.close()
         if bar is not None:
             bar.close()
     return state
+
+
+def _check_bad_steps(pending: tuple[int, jax.Array] | None, limit: int, workdir: str) -> None:
+    """Raises NonFiniteError if step `pending[0]` ended `limit` consecutive bad steps."""
+    if pending is None:
+        return
+    step, bad = pending[0], int(pending[1])
+    if bad >= limit:
+        raise NonFiniteError(
+            f"{bad} consecutive steps (up to step {step + 1}) had a non-finite loss or gradient "
+            f"and were skipped (config.train.max_bad_steps={limit}); stopping. The checkpoints "
+            f"in {workdir} hold the last good parameters; lower config.train.learning_rate or "
+            "check the data."
+        )
 
 
 def _progress(cfg: TrainConfig, start: int):

@@ -20,6 +20,8 @@ import optax
 from flax import nnx
 from jax.flatten_util import ravel_pytree
 
+from ldx.errors import ConfigError
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -86,7 +88,7 @@ def make_optimizer(
             [max(warmup_steps, 1)],
         )
     else:
-        raise ValueError(
+        raise ConfigError(
             f"config.train.lr_schedule={lr_schedule!r} is not one of ('constant', 'cosine')."
         )
     clip = optax.clip_by_global_norm(grad_clip) if grad_clip > 0 else optax.identity()
@@ -113,8 +115,9 @@ def make_train_step(
 ) -> Callable[[TrainState, jax.Array], tuple[TrainState, dict[str, jax.Array]]]:
     """Builds the pure step (state, batch [B, T, D]) -> (state, metrics); jit it at the call site.
 
-    A step whose loss or gradient is not finite leaves params, EMA and optimiser
-    state unchanged and counts itself in `bad_steps` / `skipped`.
+    A step whose loss, gradient or updated parameters are not finite leaves params, EMA and
+    optimiser state unchanged and counts itself in `bad_steps` / `skipped` (both also in the
+    metrics).
     """
 
     def train_step(state: TrainState, batch: jax.Array):
@@ -130,7 +133,7 @@ def make_train_step(
         # parameters quickly, which otherwise dominate it in short runs.
         decay = jnp.minimum(ema_decay, (1.0 + state.step) / (10.0 + state.step))
         ema = decay * state.ema_params + (1.0 - decay) * params
-        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(grads))
+        ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(grads)) & jnp.all(jnp.isfinite(params))
         state = state.replace(
             step=state.step + 1,
             params=jnp.where(ok, params, state.params),
@@ -139,7 +142,13 @@ def make_train_step(
             bad_steps=jnp.where(ok, 0, state.bad_steps + 1),
             skipped=state.skipped + (~ok).astype(jnp.int32),
         )
-        metrics = dict(metrics, loss=loss, grad_norm=jnp.linalg.norm(grads), skipped=state.skipped)
+        metrics = dict(
+            metrics,
+            loss=loss,
+            grad_norm=jnp.linalg.norm(grads),
+            skipped=state.skipped,
+            bad_steps=state.bad_steps,
+        )
         return state, metrics
 
     return train_step

@@ -13,6 +13,7 @@ class MetricWriter:
 
     TensorBoard events go to `<workdir>/tensorboard` through tensorboardX.
     Only JAX process 0 should create one (others pass `enabled=False`).
+    A run killed mid-line leaves a partial last line: it is ended before appending.
     """
 
     def __init__(self, workdir: str, enabled: bool = True):
@@ -20,7 +21,13 @@ class MetricWriter:
         self._file = self._tb = None
         if enabled:
             os.makedirs(workdir, exist_ok=True)
-            self._file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+            path = os.path.join(workdir, "metrics.jsonl")
+            self._file = open(path, "a")
+            if self._file.tell() > 0:
+                with open(path, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        self._file.write("\n")
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
@@ -42,6 +49,18 @@ class MetricWriter:
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
-    """Reads back `<workdir>/metrics.jsonl`."""
+    """Reads back `<workdir>/metrics.jsonl`, one record per step in step order.
+
+    A resumed run logs again the steps after its checkpoint: the last record of a step wins.
+    Partial lines, left by a run killed while writing, are skipped.
+    """
+    by_step = {}
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "step" in record:
+                by_step[record["step"]] = record
+    return [by_step[s] for s in sorted(by_step)]

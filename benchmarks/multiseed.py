@@ -1,0 +1,114 @@
+"""Is one vmapped S-seed training step faster than S single-seed steps? One JSON line per case.
+
+    python benchmarks/multiseed.py                       # the cpu grid's model, S = 2 and 3
+    python benchmarks/multiseed.py --backbones=lstm --seeds=2 --rounds=3
+
+For each backbone and method it compiles `make_train_step` (one seed) and `jax.vmap` of it over
+S stacked TrainStates (S seeds, each with its own batch), then alternates timed blocks of the two
+in one process (so load from other processes hits both alike) and reports the median time per
+seed-step. speedup > 1 means the vmapped step trains S seeds faster than S separate runs.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs.grids import cell_config, get_grid  # noqa: E402
+from ldx import compilation_cache  # noqa: E402
+from ldx.data import get_batch  # noqa: E402
+from ldx.experiment import build_experiment, typed  # noqa: E402
+from ldx.train.loop import TrainConfig, init_state  # noqa: E402
+from ldx.train.state import make_train_step  # noqa: E402
+
+_BACKBONES = flags.DEFINE_list("backbones", ["lstm", "transformer"], "Backbones.")
+_METHODS = flags.DEFINE_list("methods", ["ld", "psld"], "Methods.")
+_SEEDS = flags.DEFINE_list("seeds", ["2", "3"], "Numbers of seeds S per vmapped step.")
+_GRID = flags.DEFINE_string("grid", "cpu", "Grid whose model and batch settings are used.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Steps per timed block.")
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "Timed blocks of each kind, interleaved.")
+
+
+def _setup(grid, method, backbone, num_seeds):
+    """(single step, its state, vmapped step, stacked state, batch fn for one / S seeds)."""
+    exps, states = [], []
+    for seed in range(num_seeds):
+        config = cell_config(grid, method, backbone, "sines", seed)
+        config.data.num_samples = 2000  # The data size does not change the step.
+        exps.append(build_experiment(config))
+        train_cfg = typed(TrainConfig, config.train, "train")
+        model_fn, optimizer, state = init_state(exps[-1], train_cfg)
+        states.append(state)
+    step = make_train_step(model_fn, exps[0].loss_fn(train_cfg.num_steps), optimizer, 0.999)
+    bs = train_cfg.batch_size
+
+    def one(i):
+        return get_batch(exps[0].dataset.train, bs, i, 0)
+
+    def many(i):
+        return np.stack([get_batch(e.dataset.train, bs, i, s) for s, e in enumerate(exps)])
+
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *states)
+    single = jax.jit(step, donate_argnums=0)
+    multi = jax.jit(jax.vmap(step), donate_argnums=0)
+    return single, jax.tree.map(jnp.copy, states[0]), multi, stacked, one, many
+
+
+def _block(fn, state, batch_fn, start, steps):
+    t0 = time.perf_counter()
+    for i in range(start, start + steps):
+        state, _ = fn(state, batch_fn(i))
+    jax.block_until_ready(state)
+    return state, time.perf_counter() - t0
+
+
+def main(argv):
+    del argv
+    compilation_cache.enable()
+    grid = get_grid(_GRID.value)
+    for backbone in _BACKBONES.value:
+        for method in _METHODS.value:
+            for s in (int(v) for v in _SEEDS.value):
+                single, st1, multi, sts, one, many = _setup(grid, method, backbone, s)
+                t0 = time.perf_counter()
+                st1, _ = _block(single, st1, one, 0, 1)
+                compile_single = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                sts, _ = _block(multi, sts, many, 0, 1)
+                compile_multi = time.perf_counter() - t0
+                t_single, t_multi = [], []
+                for r in range(_ROUNDS.value):
+                    start = 1 + r * _STEPS.value
+                    st1, dt = _block(single, st1, one, start, _STEPS.value)
+                    t_single.append(dt / _STEPS.value)
+                    sts, dt = _block(multi, sts, many, start, _STEPS.value)
+                    t_multi.append(dt / _STEPS.value / s)
+                ms1, msS = statistics.median(t_single) * 1e3, statistics.median(t_multi) * 1e3
+                print(
+                    json.dumps(
+                        {
+                            "backbone": backbone,
+                            "method": method,
+                            "seeds": s,
+                            "single_ms_per_seed_step": round(ms1, 2),
+                            "vmapped_ms_per_seed_step": round(msS, 2),
+                            "speedup": round(ms1 / msS, 3),
+                            "first_call_single_s": round(compile_single, 1),
+                            "first_call_vmapped_s": round(compile_multi, 1),
+                            "load_avg_1min": os.getloadavg()[0],
+                        }
+                    ),
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,59 @@
+"""Measures how a trained run's decoder depends on z and on its past (the paper's Sec. 3.2).
+
+    python -m launch.dependency --workdir=/tmp/ldx --num_samples=500
+    python -m launch.dependency --workdir=/tmp/ldx --num_samples=500 --source=data
+
+Writes into --output (default <workdir>/dependency/<source>): `measures.npz` (m [N, T, T+1]
+with m[:, t, 0] on z and m[:, t, j] on x[j-1], the latents, the series, per-t curves),
+`series.png` (one series with its global and first-order local bars per t), `average.png`
+(means over the N series with 3-sigma bands) and `summary.json`. Ordered or shuffled
+windows follow the run's config.data.shuffle_time.
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from launch import common
+from ldx.dependency import RULES
+from ldx.dependency_report import OUTPUTS, SOURCES, measure_run, save_report
+from ldx.errors import LdxError
+from ldx.train import load_run
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
+_NUM = flags.DEFINE_integer("num_samples", 500, "Number of series N.", lower_bound=1)
+_SOURCE = flags.DEFINE_enum("source", "model", SOURCES, "Generated series or test windows.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Output folder; default <workdir>/dependency/<source>."
+)
+_POINTS = flags.DEFINE_integer("num_points", 32, "Quadrature points S.", lower_bound=1)
+_RULE = flags.DEFINE_enum("rule", "gauss_legendre", RULES, "Quadrature rule.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed for sampling, window choice and Monte Carlo.")
+_EMA = flags.DEFINE_bool("use_ema", True, "Use the EMA parameters.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    folder = _OUTPUT.value or os.path.join(_WORKDIR.value, "dependency", _SOURCE.value)
+    existing = [n for n in OUTPUTS if os.path.exists(os.path.join(folder, n))]
+    if existing and not _OVERWRITE.value:
+        raise LdxError(f"{folder} already holds {', '.join(existing)}; pass --overwrite.")
+    report = measure_run(
+        load_run(_WORKDIR.value),
+        _SOURCE.value,
+        _NUM.value,
+        num_points=_POINTS.value,
+        rule=_RULE.value,
+        seed=_SEED.value,
+        use_ema=_EMA.value,
+    )
+    save_report(report, folder)
+    print(json.dumps(report.info))
+
+
+if __name__ == "__main__":
+    common.run(main)

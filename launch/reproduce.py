@@ -1,0 +1,67 @@
+"""Trains and evaluates a grid of methods x backbones x datasets x seeds; writes the tables.
+
+    python -m launch.reproduce --grid=smoke --output=/tmp/grid_smoke
+    nice -n 10 python -m launch.reproduce --grid=cpu --output=benchmarks/results/cpu_grid
+
+Grids are defined in configs/grids.py. Writes <output>/results.json and results.md (one
+Table-1-style table per metric, mean ± std over seeds) and keeps every cell's workdir under
+<output>/runs. Resumable: rerun the same command and finished cells are skipped; an output
+folder of another grid is refused.
+"""
+
+import shlex
+import sys
+
+from absl import app, flags, logging
+
+from configs import grids
+from launch import common
+from ldx.data import dataset_available, dataset_path
+from ldx.errors import DataError
+from ldx.evaluation import EvalConfig
+from ldx.reproduce import Cell, Grid, run_grid
+
+_GRID = flags.DEFINE_enum("grid", None, grids.NAMES, "Which grid of configs/grids.py.")
+_OUTPUT = flags.DEFINE_string("output", None, "Output folder (resumable).")
+flags.mark_flags_as_required(["grid", "output"])
+
+
+def build_grid(name: str) -> Grid:
+    """The grid `name` with every cell's training config, seed by seed."""
+    g = grids.get_grid(name)
+    cells = tuple(
+        Cell(d, b, m, s, grids.cell_config(g, m, b, d, s))
+        for s in g.seeds
+        for d in g.datasets
+        for b in g.backbones
+        for m in g.methods
+    )
+    return Grid(
+        name, cells, tuple(g.methods), tuple(g.backbones), tuple(g.datasets), EvalConfig(**g.eval)
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    grid = build_grid(_GRID.value)
+    for cell in grid.cells:
+        data = cell.config.data
+        if not data.path and not dataset_available(data.name, data.data_dir or None):
+            raise DataError(
+                f"grid {grid.name!r} needs dataset {data.name!r}: "
+                f"{dataset_path(data.name, data.data_dir or None)} not found (set LDX_DATA_DIR)."
+            )
+    command = "python -m launch.reproduce " + shlex.join(sys.argv[1:])
+    total = len(grid.cells)
+    done = iter(range(1, total + 1))
+
+    def progress(cell, status):
+        logging.info("[%d/%d] %s: %s", next(done), total, cell.name, status)
+        print(f"[{cell.name}] {status}", flush=True)
+
+    run_grid(grid, _OUTPUT.value, command, on_cell=progress)
+
+
+if __name__ == "__main__":
+    common.run(main)

@@ -1,0 +1,259 @@
+"""The dependency measure of a trained run: latents and series, measures, npz, figures.
+
+Shape legend: N series, T time, D features, Z latent, J = T + 1 inputs of a step.
+
+`measure_run` is what `launch.dependency` calls:
+
+* source "model": N series drawn from the run (the DDPM prior, PSLD's random stop,
+  then X ~ p(X | z)); each series is measured with the z that generated it.
+* source "data": N test windows, encoded by the run's encoder (the posterior mean
+  for LD and its baselines, the deterministic code v for PSLD).
+
+Ordered or shuffled windows follow the run's `config.data.shuffle_time`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+from absl import logging
+
+from ldx.dependency import (
+    RULES,
+    decoder_fn,
+    dependency_measures,
+    global_dependency,
+    local_dependency,
+)
+from ldx.errors import LdxError
+from ldx.plotting import plt
+from ldx.sampling import generate_with_latents, make_generate_fn
+
+SOURCES = ("model", "data")
+OUTPUTS = ("measures.npz", "series.png", "average.png", "summary.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Measures of N series of a run.
+
+    Attributes:
+      m: the measure. # [N, T, J]
+      z: the latents the decoder saw. # [N, Z]
+      x: the series, normalised units. # [N, T, D]
+      info: JSON-able description (run, source, rule, points, shuffle_time, summaries).
+    """
+
+    m: np.ndarray
+    z: np.ndarray
+    x: np.ndarray
+    info: dict
+
+
+def latents_and_series(
+    run, source: str, num: int, seed: int = 0, use_ema: bool = True, batch_size: int = 250
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z [N, Z], x [N, T, D]) from the run's model or its test windows; see the module doc."""
+    if source not in SOURCES:
+        raise LdxError(f"--source={source!r} is not one of {SOURCES}.")
+    exp, params = run.experiment, run.params(use_ema)
+    key = jax.random.key(seed)
+    if source == "model":
+        fn = make_generate_fn(
+            run.model_fn,
+            lambda model, k, n: generate_with_latents(
+                model, exp.schedule, exp.sampler, k, n, exp.dataset.seq_len
+            ),
+        )
+        chunks = [
+            fn(params, jax.random.fold_in(key, c), min(batch_size, num - start))
+            for c, start in enumerate(range(0, num, batch_size))
+        ]
+        return tuple(np.concatenate([np.asarray(c[i]) for c in chunks]) for i in (0, 1))
+    windows = exp.dataset.test
+    if num > len(windows):
+        logging.warning("Only %d test windows; measuring all of them.", len(windows))
+        num = len(windows)
+    x = windows[np.sort(np.random.default_rng(seed).permutation(len(windows))[:num])]
+    encode = jax.jit(lambda p, x: run.model_fn(p).encode(x)[0])
+    z = np.concatenate(
+        [np.asarray(encode(params, x[i : i + batch_size])) for i in range(0, num, batch_size)]
+    )
+    return z, x
+
+
+def measures(
+    run,
+    z: np.ndarray,
+    x: np.ndarray,
+    *,
+    num_points: int = 32,
+    rule: str = "gauss_legendre",
+    use_ema: bool = True,
+    batch_size: int = 100,
+    chunk_size: int | None = 8,
+    seed: int = 0,
+) -> np.ndarray:
+    """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J]."""
+    if rule not in RULES:
+        raise LdxError(f"--rule={rule!r} is not one of {RULES}.")
+
+    @jax.jit
+    def fn(params, z, x, key):
+        return dependency_measures(
+            decoder_fn(run.model_fn(params)),
+            z,
+            x,
+            num_points=num_points,
+            rule=rule,
+            key=key,
+            chunk_size=chunk_size,
+        )
+
+    params, key = run.params(use_ema), jax.random.key(seed)
+    out = [
+        np.asarray(
+            fn(params, z[i : i + batch_size], x[i : i + batch_size], jax.random.fold_in(key, i))
+        )
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(out)
+
+
+def curves(m: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-t mean and standard error over series of the global and local-1/2 dependency."""
+    out = {}
+    for name, v in (
+        ("global", global_dependency(m)),
+        ("local1", local_dependency(m, 1)),
+        ("local2", local_dependency(m, 2)),
+    ):
+        v = np.asarray(v)  # [N, T]
+        out[f"{name}_mean"] = np.mean(v, axis=0)  # NaN where t < order
+        out[f"{name}_sem"] = np.std(v, axis=0) / np.sqrt(len(v))
+    return out
+
+
+def measure_run(
+    run,
+    source: str = "model",
+    num: int = 500,
+    *,
+    num_points: int = 32,
+    rule: str = "gauss_legendre",
+    seed: int = 0,
+    use_ema: bool = True,
+) -> Report:
+    """Latents and series from `source`, their measures, and a summary."""
+    z, x = latents_and_series(run, source, num, seed, use_ema)
+    m = measures(run, z, x, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed)
+    c = curves(m)
+    completeness = np.abs(np.sum(m, -1) - 1.0)  # [N, T]
+    info = {
+        "workdir": os.path.abspath(run.workdir),
+        "method": run.config.method,
+        "backbone": run.config.model.backbone,
+        "data": run.config.data.name,
+        "shuffle_time": bool(run.config.data.shuffle_time),
+        "step": int(run.state.step),
+        "source": source,
+        "num_series": len(x),
+        "rule": rule,
+        "num_points": num_points,
+        "global_mean": float(np.mean(c["global_mean"])),
+        "global_last": float(c["global_mean"][-1]),
+        "local1_mean": float(np.nanmean(c["local1_mean"])),
+        "local1_last": float(c["local1_mean"][-1]),
+        "max_completeness_error": float(np.max(completeness)),
+    }
+    return Report(m=m, z=z, x=x, info=info)
+
+
+def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str, str]:
+    """Writes measures.npz, series.png and average.png into `folder`; returns their paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = {name: os.path.join(folder, name) for name in OUTPUTS}
+    c = curves(report.m)
+    tmp = paths["measures.npz"] + ".tmp.npz"
+    np.savez(
+        tmp,
+        m=report.m,
+        z=report.z,
+        x=report.x,
+        global_dependency=np.asarray(global_dependency(report.m)),
+        local_dependency=np.asarray(local_dependency(report.m, 1)),
+        info=json.dumps(report.info),
+        **c,
+    )
+    os.replace(tmp, paths["measures.npz"])
+    title = (
+        f"{report.info['method']} / {report.info['backbone']} / {report.info['data']}"
+        f" ({'shuffled' if report.info['shuffle_time'] else 'ordered'},"
+        f" {report.info['source']})"
+    )
+    i = min(series_index, len(report.m) - 1)
+    plot_series(report.m[i], report.x[i], paths["series.png"], title)
+    plot_average(c, len(report.m), paths["average.png"], title)
+    with open(paths["summary.json"], "w") as f:
+        json.dump(report.info, f, indent=2)
+    return paths
+
+
+def plot_series(m: np.ndarray, x: np.ndarray, path: str, title: str = "", features: int = 3):
+    """One series (top) and its global and first-order local dependency per step (bars).
+
+    Args:
+      m: the measure of the series. # [T, J]
+      x: the series. # [T, D]
+      path: output PNG.
+      title: figure title.
+      features: features drawn.
+    """
+    t = np.arange(len(m))
+    glob, loc = m[:, 0], np.concatenate([[np.nan], np.diagonal(m, 0)[1:]])  # [T], [T]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    top.plot(t, x[:, :features])
+    top.set_ylabel("x_t")
+    bottom.bar(t - 0.2, glob, 0.4, label="global  m[t, 0] (on z)")
+    bottom.bar(t + 0.2, loc, 0.4, label="local-1  m[t, t] (on x[t-1])")
+    bottom.axhline(0.0, color="k", lw=0.5)
+    bottom.set_xlabel("t")
+    bottom.set_ylabel("dependency")
+    bottom.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_average(c: dict[str, np.ndarray], num: int, path: str, title: str = ""):
+    """Mean global and local-1/2 dependency over t with 3-sigma bands (3 standard errors).
+
+    Args:
+      c: `curves` of the measures.
+      num: N, the number of series averaged.
+      path: output PNG.
+      title: figure title.
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    t = np.arange(len(c["global_mean"]))
+    for name, label in (
+        ("global", "global (on z)"),
+        ("local1", "local-1 (on x[t-1])"),
+        ("local2", "local-2 (on x[t-2])"),
+    ):
+        mean, sem = c[f"{name}_mean"], c[f"{name}_sem"]
+        ax.plot(t, mean, marker=".", label=label)
+        ax.fill_between(t, mean - 3 * sem, mean + 3 * sem, alpha=0.25)
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xlabel("t")
+    ax.set_ylabel(f"mean over {num} series")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,18 @@
+"""Time-series generation metrics, all on the [0, 1] per-feature scale of the training split.
+
+    wasserstein, sliced_wasserstein, mmd      distances between sets of flattened windows
+    correlational_score                       Diffusion-TS's cross-correlation difference
+    discriminative_score, predictive_score    TimeGAN's post-hoc GRU scores (mean, std over repeats)
+
+Each function documents its exact definition; lower is better for all of them.
+"""
+
+from ldx.metrics.correlation import correlational_score, cross_correlations
+from ldx.metrics.distances import (
+    median_bandwidth,
+    mmd,
+    pairwise_sq_dists,
+    sliced_wasserstein,
+    wasserstein,
+)
+from ldx.metrics.learned import Repeated, discriminative_score, predictive_score

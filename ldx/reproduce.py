@@ -1,0 +1,185 @@
+"""Training and evaluating a grid of runs (methods x backbones x datasets x seeds), resumably.
+
+<output>/grid.json           the grid: its name, eval settings and every cell's config; a rerun
+                             with other settings is refused
+<output>/runs/<cell>/        the cell's workdir (`ldx.train`; an interrupted cell resumes)
+<output>/cells/<cell>.json   the cell's result, written once it is complete; never rewritten
+<output>/floors/<d>-s<k>.json  the real-train vs real-test floor of dataset d, data seed k
+<output>/results.json, results.md   every finished cell and the Table-1-style tables,
+                             rebuilt from cells/ after each cell
+
+A cell whose result file exists is skipped, so rerunning the same command after an
+interruption finishes the grid without repeating work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import ml_collections
+from absl import logging
+
+from ldx.errors import ConfigError
+from ldx.evaluation import EvalConfig, NonFiniteSamples, describe, evaluate_run
+from ldx.report import grid_tables, write_json
+from ldx.train import load_run, train
+from ldx.train.loop import NonFiniteError
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One run of a grid and its full training config."""
+
+    dataset: str
+    backbone: str
+    method: str
+    seed: int
+    config: ml_collections.ConfigDict = dataclasses.field(compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.backbone}-{self.method}-s{self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """A named list of cells, its table axes and how each cell is evaluated."""
+
+    name: str
+    cells: tuple[Cell, ...]
+    methods: tuple[str, ...]
+    backbones: tuple[str, ...]
+    datasets: tuple[str, ...]
+    eval: EvalConfig
+
+
+def _read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _spec(grid: Grid) -> dict:
+    return {
+        "grid": grid.name,
+        "eval": dataclasses.asdict(grid.eval),
+        "cells": {c.name: json.loads(c.config.to_json_best_effort()) for c in grid.cells},
+    }
+
+
+def _check_spec(output: str, grid: Grid) -> None:
+    """Writes grid.json into a new output folder; in a used one, checks it is the same grid."""
+    path = os.path.join(output, "grid.json")
+    spec = json.loads(json.dumps(_spec(grid)))  # tuples -> lists, as read back
+    if os.path.exists(path):
+        saved = _read_json(path)
+        if saved != spec:
+            what = [k for k in ("grid", "eval") if saved.get(k) != spec[k]]
+            cells = sorted(set(saved.get("cells", {})) ^ set(spec["cells"])) or [
+                n for n in spec["cells"] if saved["cells"][n] != spec["cells"][n]
+            ]
+            raise ConfigError(
+                f"{output} holds results of another grid (differs in {what or 'cells'}: "
+                f"{cells[:3]}...). Use a new --output, or the grid that made it."
+            )
+        return
+    os.makedirs(output, exist_ok=True)
+    write_json(path, spec)
+
+
+def finished(output: str, grid: Grid) -> list[dict]:
+    """The results of the grid's finished cells, in grid order."""
+    paths = [os.path.join(output, "cells", c.name + ".json") for c in grid.cells]
+    return [_read_json(p) for p in paths if os.path.exists(p)]
+
+
+def write_summary(output: str, grid: Grid, command: str) -> None:
+    """results.json and results.md from the finished cells."""
+    results = finished(output, grid)
+    ok = [r for r in results if r.get("status", "ok") == "ok"]
+    failed = [r for r in results if r.get("status", "ok") != "ok"]
+    write_json(
+        os.path.join(output, "results.json"),
+        {"grid": grid.name, "command": command, "total": len(grid.cells), "cells": results},
+    )
+    e = grid.eval
+    lines = [
+        f"# Grid `{grid.name}`: {len(results)} of {len(grid.cells)} cells finished",
+        "",
+        f"Made by `{command}`. Metrics on the [0, 1] per-feature scale of each training split, "
+        f"N = {e.num_windows} (or all test) windows per set; lower is better everywhere. Cells: "
+        "mean ± std over seeds (number of seeds); the discriminative and predictive scores are "
+        f"first averaged over {e.repeats} repeats ({e.disc_iterations} / {e.pred_iterations} "
+        "Adam steps). The floor row scores real training windows against the same test windows.",
+        "",
+        grid_tables(ok, grid.methods, grid.backbones, grid.datasets),
+    ]
+    if failed:
+        lines += ["Cells without metrics:", ""]
+        lines += [f"* {r['cell']}: {r['status']}: {r.get('error', '')}" for r in failed]
+    tmp = os.path.join(output, "results.md.tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, os.path.join(output, "results.md"))
+
+
+def run_cell(cell: Cell, output: str, eval_cfg: EvalConfig) -> dict:
+    """Trains (or resumes) and evaluates one cell; returns its result (not yet saved)."""
+    workdir = os.path.join(output, "runs", cell.name)
+    t0 = time.perf_counter()
+    try:
+        train(cell.config, workdir)
+    except NonFiniteError as e:
+        return {"cell": cell.name, "status": "diverged", "error": str(e)}
+    t1 = time.perf_counter()
+    floor_path = os.path.join(output, "floors", f"{cell.dataset}-s{cell.seed}.json")
+    floor = _read_json(floor_path) if os.path.exists(floor_path) else None
+    run = load_run(workdir)
+    try:
+        result, _ = evaluate_run(run, eval_cfg, floor)
+    except NonFiniteSamples as e:
+        return {"cell": cell.name, **describe(run), "status": "non-finite samples", "error": str(e)}
+    if floor is None and result["floor"] is not None:
+        os.makedirs(os.path.dirname(floor_path), exist_ok=True)
+        write_json(floor_path, result["floor"])
+    timing = {"train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}
+    return {"cell": cell.name, "status": "ok", **result, **timing}
+
+
+def run_grid(
+    grid: Grid,
+    output: str,
+    command: str = "",
+    cells: Sequence[Cell] | None = None,
+    on_cell: Callable[[Cell, str], None] | None = None,
+) -> list[dict]:
+    """Runs every unfinished cell of `grid` into `output`, then writes the summary.
+
+    Args:
+      grid: the grid.
+      output: the output folder (created; a folder of another grid is refused).
+      command: the command line recorded in results.json / results.md.
+      cells: run only these cells (default: all), e.g. one shard of the grid.
+      on_cell: called as on_cell(cell, "skipped" | "done") after each cell.
+
+    Returns:
+      the results of all finished cells.
+    """
+    _check_spec(output, grid)
+    os.makedirs(os.path.join(output, "cells"), exist_ok=True)
+    for cell in grid.cells if cells is None else cells:
+        path = os.path.join(output, "cells", cell.name + ".json")
+        if os.path.exists(path):
+            logging.info("Skipping finished cell %s", cell.name)
+            if on_cell:
+                on_cell(cell, "skipped")
+            continue
+        write_json(path, run_cell(cell, output, grid.eval))
+        write_summary(output, grid, command)
+        if on_cell:
+            on_cell(cell, "done")
+    write_summary(output, grid, command)
+    return finished(output, grid)

@@ -1,0 +1,104 @@
+"""Smoke runs of launch.reproduce (resumable) and launch.evaluate, checked against ldx.metrics."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from configs.grids import get_grid
+from ldx import metrics
+from ldx.data import DataConfig, build_dataset
+from ldx.evaluation import METRICS, reference_sets
+from tests.launch_test import run_app
+
+CELLS = ("sines-gru-ld-s0", "sines-gru-psld-s0")
+# launch.evaluate with the smoke grid's eval settings, so both score a run identically.
+SMOKE_EVAL = get_grid("smoke").eval
+EVAL_FLAGS = [f"--{k}={v}" for k, v in SMOKE_EVAL.items()]
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def grid_dir(tmp_path_factory):
+    """An output folder filled by `launch.reproduce --grid=smoke`."""
+    out = str(tmp_path_factory.mktemp("grid") / "out")
+    result = run_app("reproduce", "--grid=smoke", f"--output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_reproduce_writes_results_and_tables(grid_dir):
+    # Given the smoke grid; then results.json holds both cells with every metric for model
+    # and floor, and results.md has a Table-1 row per method plus the floor and PSLD's rank.
+    results = _read(os.path.join(grid_dir, "results.json"))
+    assert [c["cell"] for c in results["cells"]] == list(CELLS)
+    for cell in results["cells"]:
+        assert cell["status"] == "ok" and cell["num_windows"] == 32
+        assert set(cell["model"]) == set(cell["floor"]) == set(METRICS)
+        assert len(cell["model"]["discriminative"]["values"]) == 2
+    table = open(os.path.join(grid_dir, "results.md")).read()
+    for row in ("| LD | gru |", "| PSLD (ours) | gru |", "real train vs real test", "Rank of PSLD"):
+        assert row in table
+
+
+def test_reproduce_skips_finished_cells_and_refuses_another_grid(grid_dir, tmp_path):
+    # Given a finished grid; when the command runs again, then both cells are skipped and
+    # their result files are untouched. A folder holding another grid's settings is refused.
+    paths = [os.path.join(grid_dir, "cells", c + ".json") for c in CELLS]
+    before = [os.path.getmtime(p) for p in paths]
+    again = run_app("reproduce", "--grid=smoke", f"--output={grid_dir}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped") == 2, again.stdout
+    assert [os.path.getmtime(p) for p in paths] == before
+
+    other = tmp_path / "other"
+    other.mkdir()
+    spec = _read(os.path.join(grid_dir, "grid.json"))
+    spec["eval"]["repeats"] = 7
+    (other / "grid.json").write_text(json.dumps(spec))
+    refused = run_app("reproduce", "--grid=smoke", f"--output={other}")
+    assert refused.returncode == 1 and "another grid" in refused.stderr, refused.stderr[-2000:]
+    assert _read(other / "grid.json") == spec and not (other / "cells").exists()
+
+
+def test_evaluate_writes_metrics_that_match_a_recomputation(grid_dir):
+    # Given a trained cell; when launch.evaluate scores it, then metrics.json agrees with the
+    # grid's result for that cell, and its distances equal ldx.metrics recomputed on the saved
+    # samples and the held-out reference windows; a second call does not overwrite it.
+    workdir = os.path.join(grid_dir, "runs", CELLS[0])
+    result = run_app("evaluate", f"--workdir={workdir}", *EVAL_FLAGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = os.path.join(workdir, "eval")
+    for name in ("metrics.json", "report.md", "samples.npz", "samples.png", "pca.png", "tsne.png"):
+        assert os.path.exists(os.path.join(out, name)), name
+    got = _read(os.path.join(out, "metrics.json"))
+    cell = _read(os.path.join(grid_dir, "cells", CELLS[0] + ".json"))
+    assert got["model"] == cell["model"] and got["floor"] == cell["floor"]
+
+    config = _read(os.path.join(workdir, "config.json"))
+    data = build_dataset(DataConfig(**config["data"], seed=config["seed"]))
+    real, train = reference_sets(data.train, data.test, SMOKE_EVAL["num_windows"], 0)
+    with np.load(os.path.join(out, "samples.npz")) as f:
+        fake, raw = f["samples_normalized"], f["samples"]
+    np.testing.assert_allclose(raw, data.scaler.inverse_transform(fake), rtol=1e-5)
+    assert got["model"]["wasserstein"] == pytest.approx(metrics.wasserstein(real, fake))
+    assert got["model"]["mmd"] == pytest.approx(metrics.mmd(real, fake))
+    assert got["floor"]["wasserstein"] == pytest.approx(metrics.wasserstein(real, train))
+    assert "| Wasserstein-1 (exact OT) |" in open(os.path.join(out, "report.md")).read()
+
+    before = os.path.getmtime(os.path.join(out, "metrics.json"))
+    again = run_app("evaluate", f"--workdir={workdir}", *EVAL_FLAGS)
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert os.path.getmtime(os.path.join(out, "metrics.json")) == before
+
+
+def test_evaluate_rejects_a_non_workdir(tmp_path):
+    # Given an empty folder; then launch.evaluate says it is not an ldx workdir, writes nothing.
+    result = run_app("evaluate", f"--workdir={tmp_path}")
+    assert result.returncode == 1 and "not an ldx workdir" in result.stderr
+    assert not (tmp_path / "eval").exists()
