@@ -3,10 +3,10 @@
     LDX_DATA_DIR=../shared/data python -m launch.train --config=configs/ldidp_mc_maze.py \
         --workdir=/tmp/ldidp_mc_maze
     python -m launch.train --config=configs/ldidp_mc_maze.py:smoke --workdir=/tmp/ldidp_smoke
-    python -m launch.ldidp_eval --workdir=/tmp/ldidp_mc_maze
+    python -m launch.evaluate --workdir=/tmp/ldidp_mc_maze
 
 Trains on 60 of the 75 training trials (data.train_fraction = 0.8); the other 15 are the local
-validation trials on which launch.ldidp_eval scores co-smoothing. The encoder sees the held-in
+validation trials on which launch.evaluate scores co-smoothing. The encoder sees the held-in
 neurons only; the Poisson likelihood covers all 142. Overrides configs/ldidp_spiral.py.
 """
 

@@ -4,7 +4,7 @@
     python -m launch.train --config=configs/ldidp_spikes.py:smoke --workdir=/tmp/ldidp_smoke
     python -m launch.train --config=configs/ldidp_spikes.py --workdir=/tmp/ldidp_bernoulli \
         --config.data.name=spikes_bernoulli --config.model.observation=bernoulli
-    python -m launch.ldidp_eval --workdir=/tmp/ldidp_spikes
+    python -m launch.evaluate --workdir=/tmp/ldidp_spikes
 
 Overrides configs/ldidp_spiral.py.
 """

@@ -2,7 +2,7 @@
 
     python -m launch.train --config=configs/ldidp_spiral.py --workdir=/tmp/ldidp_spiral
     python -m launch.train --config=configs/ldidp_spiral.py:smoke --workdir=/tmp/ldidp_smoke
-    python -m launch.ldidp_eval --workdir=/tmp/ldidp_spiral
+    python -m launch.evaluate --workdir=/tmp/ldidp_spiral
 
 The base of every ldidp config (configs/ldidp_spikes.py and configs/ldidp_mc_maze.py import it
 and override); the maths is in docs/ldidp.md.

@@ -207,7 +207,7 @@ def evaluate(
     mmd_bin: int | None = None,
     figures_dir: str | None = None,
     rate_samples: int = 20,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], np.ndarray]:
     """Every metric of the module docstring for a trained model; figures into figures_dir.
 
     Args:
@@ -219,6 +219,9 @@ def evaluate(
       figures_dir: where to write `latents.png` (synthetic) and `raster.png` (counts).
       rate_samples: MC_Maze: also score co-bps with posterior predictive rates from this many
         posterior samples (`co_bps_sampled`); 0 skips it.
+
+    Returns:
+      (numbers, generated windows [num_samples, T, D] in the model's (normalised) units).
     """
     ds, d = exp.dataset, exp.data
     counts = model.cfg.observation != "gaussian"
@@ -253,27 +256,52 @@ def evaluate(
             )
         if counts:
             figures.plot_rasters(ds.test, x_gen, os.path.join(figures_dir, "raster.png"))
-    return out
+    return out, x_gen
 
 
-def evaluate_run(workdir: str, output: str | None = None, **kwargs) -> dict[str, float]:
-    """Loads a trained `ldidp` workdir, evaluates it (EMA parameters) and writes JSON.
+def evaluate_run(run, **kwargs) -> tuple[dict, np.ndarray]:
+    """Evaluates a loaded `ldidp` run (EMA parameters); `launch.evaluate` calls this for ldidp.
 
     Args:
-      workdir: a workdir trained by `launch.train` with an ldidp config.
-      output: JSON file for the results (default <workdir>/ldidp_eval.json).
-      **kwargs: passed to `evaluate` (num_samples, seed, mmd_bin, figures_dir).
+      run: `ldx.train.load_run(workdir)` of a run trained with an ldidp config.
+      **kwargs: passed to `evaluate` (num_samples, seed, mmd_bin, figures_dir, rate_samples).
+
+    Returns:
+      (results: the run's description and settings plus `evaluate`'s numbers, the generated
+       windows [num_samples, T, D] in normalised units).
     """
     from ldx.errors import ConfigError
-    from ldx.train import load_run
 
-    run = load_run(workdir)
     if not isinstance(run.experiment, LDIDPExperiment):
-        raise ConfigError(f"{workdir} holds a {run.config.method!r} run, not an ldidp run.")
-    kwargs.setdefault("figures_dir", workdir)
-    results = evaluate(run.experiment, run.model(), **kwargs)
-    results = {"workdir": workdir, "data": run.experiment.data.name, **results}
-    output = output or os.path.join(workdir, "ldidp_eval.json")
-    with open(output, "w") as f:
-        json.dump(results, f, indent=2)
-    return results
+        raise ConfigError(f"{run.workdir} holds a {run.config.method!r} run, not an ldidp run.")
+    numbers, x_gen = evaluate(run.experiment, run.model(), **kwargs)
+    settings = {k: v for k, v in kwargs.items() if k != "figures_dir"}
+    c = run.config
+    head = {
+        "workdir": run.workdir,
+        "method": c.method,
+        "dataset": c.data.name,
+        "seed": int(c.seed),
+        "train_steps": int(run.state.step),
+        "eval": settings,
+    }
+    return {**head, **numbers}, x_gen
+
+
+def markdown(results: dict, figures: list[str]) -> str:
+    """One ldidp run's report: settings, one row per number, links to the figures."""
+    lines = [
+        f"# Evaluation of `{results['workdir']}`",
+        "",
+        f"ldidp on {results['dataset']}, seed {results['seed']}, {results['train_steps']} "
+        f"training steps; settings {json.dumps(results['eval'])}. The metrics are defined in "
+        "ldx/ldidp/evaluation.py and docs/ldidp.md.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for name, v in results.items():
+        if isinstance(v, float):
+            lines.append(f"| {name} | {v:.4f} |")
+    lines += [""] + [f"![{os.path.splitext(f)[0]}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
