@@ -4,7 +4,7 @@ model.py       encoder f_phi, GRU dynamics, observation decoder f_theta
 objective.py   ELBO with closed-form per-step Gaussian KL; Gaussian/Bernoulli/Poisson
 samplers.py    implicit (DDIM-like, eta) and explicit (Langevin) samplers, one lax.scan each
 metrics.py     latent alignment, bits/spike, smoothing + GLM baseline, ridge R^2, MMD
-evaluation.py  everything `launch.ldidp_eval` reports for a trained run
+evaluation.py  everything `launch.evaluate` reports for a trained run
 experiment.py  config -> LDIDPExperiment (the Experiment interface of ldx.train)
 """
 
