@@ -134,12 +134,15 @@ def gaussian_smooth(counts: np.ndarray, std_bins: float) -> np.ndarray:
     window = scipy.signal.windows.gaussian(int(6 * std_bins), int(std_bins), sym=True)
     window = window / window.sum()  # [K]
     x = np.asarray(counts, np.float64)
-    t, k = x.shape[1], len(window)
+    n, t, d = x.shape
+    k = len(window)
     # 'same' convolution as a [T, T] matrix: out[s] = sum_t x[t] w[s - t + (K - 1) // 2].
     full_index = np.arange(t)[:, None] - np.arange(t)[None, :] + (k - 1) // 2
     inside = (full_index >= 0) & (full_index < k)
     mat = np.where(inside, window[np.clip(full_index, 0, k - 1)], 0.0)  # [T, T]
-    return np.matmul(mat, x)  # [T, T] @ [N, T, D]: one BLAS call per window
+    # One [T, T] @ [T, N D] product: a single BLAS call, whatever the strides of `counts`.
+    out = mat @ np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t, n * d)  # [T, N D]
+    return out.reshape(t, n, d).transpose(1, 0, 2)
 
 
 def fit_poisson_glm(
@@ -268,26 +271,37 @@ def ridge_r2(
     if l2 is None:
         n = len(features_fit)
         fold = np.arange(n) % folds
-        scores = [
-            np.mean(
-                [
-                    ridge_r2(
-                        features_fit[fold != k],
-                        targets_fit[fold != k],
-                        features_fit[fold == k],
-                        targets_fit[fold == k],
-                        penalty,
-                    )
-                    for k in range(min(folds, n))
-                ]
-            )
-            for penalty in RIDGE_GRID
-        ]
+        scores = np.mean(
+            [
+                _ridge_r2_grid(
+                    features_fit[fold != k],
+                    targets_fit[fold != k],
+                    features_fit[fold == k],
+                    targets_fit[fold == k],
+                    RIDGE_GRID,
+                )
+                for k in range(min(folds, n))
+            ],
+            axis=0,
+        )  # [len(RIDGE_GRID)]
         l2 = RIDGE_GRID[int(np.argmax(scores))]
-    mu, sd = _flat(features_fit).mean(0), _flat(features_fit).std(0) + 1e-8
-    w = ridge_fit((_flat(features_fit) - mu) / sd, targets_fit, l2)
-    pred = apply_affine(w, (_flat(features_eval) - mu) / sd)
-    return r2_score(pred, targets_eval)
+    return _ridge_r2_grid(features_fit, targets_fit, features_eval, targets_eval, (l2,))[0]
+
+
+def _ridge_r2_grid(features_fit, targets_fit, features_eval, targets_eval, penalties):
+    """`ridge_r2` for each penalty, sharing one standardisation and Gram matrix. -> [P]"""
+    f = _flat(features_fit)
+    mu, sd = f.mean(0), f.std(0) + 1e-8
+    x, y = _with_bias((f - mu) / sd), _flat(targets_fit)  # [R, F + 1], [R, L]
+    gram, xty = x.T @ x, x.T @ y
+    x_eval = _with_bias((_flat(features_eval) - mu) / sd)
+    scores = []
+    for l2 in penalties:  # the same solve as ridge_fit: bias unpenalised, penalty l2 * rows
+        penalty = np.full(x.shape[1], l2 * len(x))
+        penalty[-1] = 0.0
+        w = np.linalg.solve(gram + np.diag(penalty), xty)
+        scores.append(r2_score(x_eval @ w, targets_eval))
+    return scores
 
 
 def median_bandwidth(x: np.ndarray) -> float:
