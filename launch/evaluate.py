@@ -8,6 +8,14 @@ windows and, as the floor, N real training windows, each against N held-out test
 The scored windows are kept in eval/samples.npz (`samples` in data units, `samples_normalized`).
 An existing <workdir>/eval is kept unless --overwrite; the new folder replaces it only once
 it is complete.
+
+Runs trained with an ldidp config (method `ldidp`) get the LDIDP evaluation instead
+(ldx/ldidp/evaluation.py, docs/ldidp.md): latent recovery after the best affine map on
+synthetic data; co-smoothing bits per spike, the smoothing + GLM baseline and velocity R^2 on
+MC_Maze_Small; test ELBO; MMD and rates of --num_windows generated windows; figures
+latents.png (synthetic) and raster.png (spike data). The learned-metric flags do not apply.
+
+    python -m launch.evaluate --workdir=/tmp/ldidp_spiral --num_windows=500
 """
 
 import os
@@ -19,6 +27,7 @@ from absl import app, flags
 from launch import common
 from ldx.errors import LdxError
 from ldx.evaluation import EvalConfig, evaluate_run
+from ldx.ldidp import evaluation as ldidp_evaluation
 from ldx.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
@@ -29,8 +38,13 @@ _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU Adam s
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU Adam steps.")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch of the learned metrics.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the subsets, samples and learned metrics.")
-_FIGURES = flags.DEFINE_bool("figures", True, "Draw samples.png, pca.png and tsne.png.")
+_FIGURES = flags.DEFINE_bool(
+    "figures", True, "Draw samples.png, pca.png and tsne.png (ldidp: latents.png, raster.png)."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing <workdir>/eval.")
+_MMD_BIN = flags.DEFINE_integer(
+    "mmd_bin", None, "ldidp: bins summed before the MMD (default 10 for mc_maze, else 1).", 1
+)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -40,7 +54,7 @@ def main(argv):
     out = os.path.join(_WORKDIR.value, "eval")
     if os.path.exists(out) and not _OVERWRITE.value:
         raise LdxError(f"{out} exists; pass --overwrite to replace it.")
-    cfg = EvalConfig(
+    cfg = EvalConfig(  # validates the flags before any work
         num_windows=_NUM.value,
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
@@ -49,13 +63,25 @@ def main(argv):
         seed=_SEED.value,
     )
     run = load_run(_WORKDIR.value)
-    results, fake = evaluate_run(run, cfg)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
     os.makedirs(tmp)
-    figures = []
-    if _FIGURES.value:
-        figures = write_figures(run.experiment.dataset.test, fake, tmp, seed=cfg.seed)
+    if run.config.method == "ldidp":
+        results, fake = ldidp_evaluation.evaluate_run(
+            run,
+            num_samples=cfg.num_windows,
+            seed=cfg.seed,
+            mmd_bin=_MMD_BIN.value,
+            figures_dir=tmp if _FIGURES.value else None,
+        )
+        figures = [f for f in ("latents.png", "raster.png") if os.path.exists(f"{tmp}/{f}")]
+        report = ldidp_evaluation.markdown(results, figures)
+    else:
+        results, fake = evaluate_run(run, cfg)
+        figures = []
+        if _FIGURES.value:
+            figures = write_figures(run.experiment.dataset.test, fake, tmp, seed=cfg.seed)
+        report = run_markdown(results, figures)
     scaler = run.experiment.dataset.scaler
     np.savez(
         os.path.join(tmp, "samples.npz"),
@@ -64,7 +90,7 @@ def main(argv):
     )
     write_json(os.path.join(tmp, "metrics.json"), results)
     with open(os.path.join(tmp, "report.md"), "w") as f:
-        f.write(run_markdown(results, figures))
+        f.write(report)
     old = out + ".old"
     if os.path.exists(out):  # --overwrite: swap in the complete new folder, then drop the old
         shutil.rmtree(old, ignore_errors=True)

@@ -72,10 +72,14 @@ class Experiment:
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     """Validates `config` and loads its data. Raises LdxError subclasses on bad input."""
-    if config.method not in METHODS:
-        raise ConfigError(f"config.method={config.method!r} is not one of {METHODS}.")
     if not isinstance(config.seed, int) or config.seed < 0:
         raise ConfigError(f"config.seed={config.seed!r} must be an integer >= 0.")
+    if config.method == "ldidp":  # Another model family with the same interface (ldx.ldidp).
+        from ldx.ldidp.experiment import build_experiment as build_ldidp
+
+        return build_ldidp(config)
+    if config.method not in METHODS:
+        raise ConfigError(f"config.method={config.method!r} is not one of {(*METHODS, 'ldidp')}.")
     dataset = build_dataset(typed(DataConfig, config.data, "data", seed=config.seed))
     model = typed(
         ModelConfig,

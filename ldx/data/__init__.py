@@ -10,6 +10,7 @@ from ldx.data.pipeline import (
     get_batch,
     make_windows,
     shuffle_time,
+    split_indices,
 )
 from ldx.data.sources import (
     NAMES,
@@ -44,4 +45,5 @@ __all__ = [
     "make_windows",
     "shuffle_time",
     "sines",
+    "split_indices",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 from ldx.data.sources import NAMES, DataError, load_source
 
 SPLITS = ("random", "chronological")
+SCALES = ("minmax", "none")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -38,6 +39,11 @@ class MinMaxScaler:
         x = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])  # [rows, D]
         lo, hi = x.min(axis=0), x.max(axis=0)  # [D]
         return cls(minimum=lo, scale=np.where(hi > lo, hi - lo, 1.0))
+
+    @classmethod
+    def identity(cls, dim: int) -> MinMaxScaler:
+        """The identity map on D features (data.scale="none", e.g. spike counts)."""
+        return cls(minimum=np.zeros(dim), scale=np.ones(dim))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Maps to normalised units, float32. # [..., D] -> [..., D]"""
@@ -112,6 +118,8 @@ class DataConfig:
       num_samples: N for sines.
       dim: D for sines.
       data_dir: folder of the named datasets; empty means `data_dir_default()`.
+      scale: "minmax" (each feature to [0, 1] with training statistics) or "none" (keep the
+        values, e.g. spike counts for a Poisson or Bernoulli likelihood).
       seed: seeds the sines generator, the split and the time shuffle.
     """
 
@@ -124,6 +132,7 @@ class DataConfig:
     num_samples: int = 10000
     dim: int = 5
     data_dir: str = ""
+    scale: str = "minmax"
     seed: int = 0
 
     def __post_init__(self):
@@ -138,6 +147,8 @@ class DataConfig:
             )
         if self.split not in SPLITS:
             raise DataError(f"data.split={self.split!r} unknown, expected one of {list(SPLITS)}")
+        if self.scale not in SCALES:
+            raise DataError(f"data.scale={self.scale!r} unknown, expected one of {list(SCALES)}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -168,18 +179,29 @@ def _cut(n: int, fraction: float) -> int:
     return int(n * fraction + 1e-9)
 
 
-def _split_windows(windows: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Splits windows at train_fraction: in a seeded random order, or in order. # [W, T, D]"""
-    n = len(windows)
+def split_indices(n: int, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the train and test windows among n ready windows (what `build_dataset` uses).
+
+    The first floor(n * train_fraction) windows of a seeded random order (split="random") or of
+    the original order train; the rest test. Evaluation uses it to find, e.g., the true latents
+    or the behaviour of the test windows.
+    """
     n_train = _cut(n, cfg.train_fraction)
     if not 1 <= n_train <= n - 1:
         raise DataError(
             f"{n} window(s) with train_fraction={cfg.train_fraction} leave "
             f"{n_train} for training and {n - n_train} for test, expected >= 1 each"
         )
+    order = np.arange(n)
     if cfg.split == "random":
-        windows = windows[np.random.default_rng([cfg.seed, 0]).permutation(n)]
-    return windows[:n_train], windows[n_train:]
+        order = np.random.default_rng([cfg.seed, 0]).permutation(n)
+    return order[:n_train], order[n_train:]
+
+
+def _split_windows(windows: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Splits windows at train_fraction: in a seeded random order, or in order. # [W, T, D]"""
+    train, test = split_indices(len(windows), cfg)
+    return windows[train], windows[test]
 
 
 def build_dataset(cfg: DataConfig) -> Dataset:
@@ -218,7 +240,9 @@ def build_dataset(cfg: DataConfig) -> Dataset:
         train, test = make_windows(raw[:cut], cfg.seq_len), make_windows(raw[cut:], cfg.seq_len)
     else:
         train, test = _split_windows(make_windows(raw, cfg.seq_len), cfg)
-    scaler = MinMaxScaler.fit(train)
+    scaler = (
+        MinMaxScaler.fit(train) if cfg.scale == "minmax" else MinMaxScaler.identity(raw.shape[-1])
+    )
     train, test = scaler.transform(train), scaler.transform(test)  # [Ntr, T, D], [Nte, T, D]
     if cfg.shuffle_time:
         train = shuffle_time(train, seed=[cfg.seed, 1])

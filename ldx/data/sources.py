@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ldx.data import nlb, synthetic
 from ldx.errors import DataError
 
 # Named real datasets: file relative to the data folder, and how to read it.
@@ -22,8 +23,17 @@ _NAMED: dict[str, tuple[str, Callable[[str], np.ndarray]]] = {
     "energy": ("energy/energy_data.csv", lambda p: load_csv(p)),
     "etth1": ("etth1/ETTh1.csv", lambda p: load_csv(p, drop_columns=(0,))),  # Column 0: a date.
     "fmri": ("fmri/sim4.mat", lambda p: load_mat(p, key="ts")),
+    "mc_maze": (nlb.MC_MAZE_SMALL, lambda p: nlb.load_nlb(p).spikes),  # Trials [75, 140, 142].
 }
-NAMES = ("sines", *_NAMED, "csv", "npy")
+# Generated sets with known latents (ldx.data.synthetic): name -> generator of windows [N, T, D].
+_GENERATED = {
+    "spiral": lambda n, t, d, seed: synthetic.spirals(n, t, seed)[0],  # D = 2 always.
+    "spikes_poisson": lambda n, t, d, seed: synthetic.lorenz_spikes(n, t, d, seed)[0],
+    "spikes_bernoulli": lambda n, t, d, seed: synthetic.lorenz_spikes(
+        n, t, d, seed, spike_model="bernoulli"
+    )[0],
+}
+NAMES = ("sines", *_GENERATED, *_NAMED, "csv", "npy")
 
 
 def sines(num_samples: int, seq_len: int, dim: int, seed: int) -> np.ndarray:
@@ -201,8 +211,8 @@ def dataset_path(name: str, data_dir: str | None = None) -> str:
 
 
 def dataset_available(name: str, data_dir: str | None = None) -> bool:
-    """Whether `load_source(name)` runs without a path: sines always, else if its file exists."""
-    if name == "sines":
+    """Whether `load_source(name)` runs without a path: generated always, else if its file is."""
+    if name == "sines" or name in _GENERATED:
         return True
     return name in _NAMED and os.path.isfile(dataset_path(name, data_dir))
 
@@ -220,19 +230,22 @@ def load_source(
     """Loads a data source by name.
 
     Args:
-      name: one of `NAMES`: sines, stocks, energy, etth1, fmri, csv, npy.
+      name: one of `NAMES`: sines, spiral, spikes_poisson, spikes_bernoulli, stocks, energy,
+        etth1, fmri, mc_maze, csv, npy.
       path: the file; required for csv and npy, overrides the default file of a named dataset.
       data_dir: folder of the named datasets; None or "" means `data_dir_default()`.
-      num_samples: N for sines.
-      dim: D for sines.
-      seq_len: T for sines.
-      seed: seed for sines.
+      num_samples: N for generated sets.
+      dim: D for sines and the synthetic spikes (neurons); the spiral has D = 2.
+      seq_len: T for generated sets.
+      seed: seed for generated sets.
 
     Returns:
-      float32 series [N, D], or windows [N, T, D] for sines and rank-3 npy.
+      float32 series [N, D], or windows [N, T, D] for generated sets, mc_maze and rank-3 npy.
     """
     if name == "sines":
         return sines(num_samples, seq_len, dim, seed)
+    if name in _GENERATED:
+        return _GENERATED[name](num_samples, seq_len, dim, seed)
     if name in ("csv", "npy"):
         if not path:
             raise DataError(f"data source {name!r} needs a path: set config.data.path")
