@@ -2,6 +2,7 @@
 
     LDX_DATA_DIR=../shared/data python benchmarks/dependency_analysis.py
     python benchmarks/dependency_analysis.py --datasets=stocks  # one dataset
+    python benchmarks/dependency_analysis.py --methods=psld --psld_cs_bound=marginal_step
 
 Trains one run per (dataset, method, order) into <output>/runs/<dataset>-<method>-<order>,
 measures it with `ldx.dependency_report` (the same code as `launch.dependency`) and writes
@@ -10,7 +11,8 @@ first-order local dependency at the last step, and the averaged curves) plus the
 <output>/<dataset>-<method>-<order>-average.png and <output>/<dataset>-<method>-series.png
 (the ordered run). Resumable: a run whose measures exist is skipped, a half-trained one
 resumes from its checkpoint; the summary covers every finished run under <output>/runs, so
-two processes on different --datasets can share one --output.
+two processes on different --datasets can share one --output. --psld_cs_bound names its
+PSLD runs <dataset>-psld-<bound>-<order>. Results: docs/dependency_analysis.md.
 """
 
 import json
