@@ -63,8 +63,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.cs_window = 100  # psld: M, i ~ U{L-M..L} in L_CS.
     config.objective.cs_eta = 1.0  # psld: eta in the weight 1 - abar_{ceil(i/eta)}.
     config.objective.cs_weight = 1.0  # psld: weight of L_CS.
-    # psld: floor on L_CS: marginal (per window) | marginal_step (per step) | constant | none.
-    config.objective.cs_bound = "marginal"
+    # psld: floor on L_CS: marginal_step (per step) | marginal (per window) | constant | none.
+    # marginal_step is the default: with the per-window floor the decoder ignored z at late
+    # steps (docs/dependency_analysis.md).
+    config.objective.cs_bound = "marginal_step"
     config.objective.cs_floor = 0.0  # psld, cs_bound=constant: floor in nats per element.
     # psld: share of the batch whose windows also get the noisy (L_CS) decoder pass; 1.0 is
     # the paper's estimator, smaller is cheaper (B + C decoder rows) with a noisier L_CS.

@@ -28,12 +28,13 @@ z^i = sqrt(abar_i) v + sqrt(1 - abar_i) eps:
     L_CS = E_{i ~ U{L-M..L}} [ (1 - abar_{ceil(i / eta)}) log p(X | z^i) ]
 
 L_CS rewards a low likelihood from a near-noise latent, so it is unbounded
-below. By default it is bounded: the per-window log-likelihood is floored at
-that of a decoder that knows neither z nor the past ("marginal": per-feature
-Gaussian fitted to the batch), below which lowering it earns nothing.
-"marginal_step" floors each time step's log-likelihood instead, so a decoder
-cannot meet the floor by failing only the first steps of a noisy pass (where z
-matters most) while its later steps ignore z. The two decoder passes
+below. By default it is bounded: each time step's log-likelihood is floored at
+that of a decoder that knows neither z nor the past ("marginal_step": a
+per-feature Gaussian fitted to the batch), below which lowering it earns
+nothing. "marginal" floors the whole window's log-likelihood instead; a decoder
+can then meet the floor by failing only the first steps of a noisy pass (where
+z matters most) while its later steps ignore z, which is what LD-like collapse
+at late steps looked like in docs/dependency_analysis.md. The two decoder passes
 (informative and noisy z) run as one batched call. By default every window gets
 both passes (B + B decoder rows); `cs_batch_fraction` < 1 estimates L_CS on the
 first C = fraction * B windows of the (randomly drawn) batch only: the same
@@ -80,7 +81,7 @@ class ObjectiveConfig:
     cs_window: int = 100
     cs_eta: float = 1.0
     cs_weight: float = 1.0
-    cs_bound: str = "marginal"
+    cs_bound: str = "marginal_step"
     cs_floor: float = 0.0
     cs_batch_fraction: float = 1.0
 
