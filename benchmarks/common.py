@@ -66,16 +66,11 @@ def median_ms(times: np.ndarray) -> float:
     return float(1e3 * np.median(times))
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """This machine's measured f32 matmul rate, GFLOP/s: the median of jitted [n, n] @ [n, n]."""
+def matmul_runner(n: int = 1024) -> tuple[Callable[[], object], float]:
+    """(run, flops): a jitted f32 [n, n] @ [n, n], to time beside other work as the peak."""
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     dot = jax.jit(jnp.dot)
-
-    def run():
-        dot(a, a).block_until_ready()
-
-    seconds = np.median(time_interleaved({"dot": run}, repeats)["dot"])
-    return 2.0 * n**3 / seconds / 1e9
+    return (lambda: dot(a, a).block_until_ready()), 2.0 * n**3
 
 
 def compiled_flops(jitted, *args) -> float | None:

@@ -30,6 +30,8 @@ _KV_SEQ_LENS = flags.DEFINE_list("kv_seq_lens", ["24", "96"], "T for the KV-cach
 _FEATURES = flags.DEFINE_integer("features", 28, "Features D.")
 _DDIM_STEPS = flags.DEFINE_integer("ddim_steps", 50, "DDIM steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repeats (interleaved).")
+_PARTS = flags.DEFINE_list("parts", ["chain", "decode", "kv_cache"], "What to time.")
+_KV_NUM = flags.DEFINE_integer("kv_num", 100, "Series per call in the KV-cache comparison.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 
 
@@ -153,6 +155,10 @@ def decoding():
             },
             _OUT.value,
         )
+
+
+def kv_cache():
+    num = _KV_NUM.value
     for seq_len in (int(t) for t in _KV_SEQ_LENS.value):
         exp, model_fn, params = _model("transformer", seq_len)
         cached = _decoder_fn(exp, model_fn, params, decode_sample, num, seq_len, noise=False)
@@ -180,8 +186,9 @@ def decoding():
 
 def main(argv):
     del argv
-    chains()
-    decoding()
+    for part, fn in (("chain", chains), ("decode", decoding), ("kv_cache", kv_cache)):
+        if part in _PARTS.value:
+            fn()
 
 
 if __name__ == "__main__":

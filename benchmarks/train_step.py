@@ -7,8 +7,9 @@
 
 Throughput mode times LD and PSLD of one backbone and batch side by side (interleaved) on one
 synthetic batch of the given shape, and reads each compiled step's FLOPs from XLA's cost
-analysis; the peak is a large f32 matmul timed in the same process. Scaling mode times one
-method per backbone at each T (fixed B) and each B (fixed T) and fits cost ~ size^k.
+analysis; the peak is a [1024, 1024] f32 matmul timed in the same interleaved rounds. Scaling
+mode times one method per backbone at each T (fixed B) and each B (fixed T) and fits
+cost ~ size^k.
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from benchmarks.common import (
     emit,
     experiment_config,
     loglog_exponent,
-    matmul_peak_gflops,
+    matmul_runner,
     median_ms,
     time_interleaved,
 )
@@ -47,15 +48,18 @@ def _config(method, backbone, batch, seq_len):
     return experiment_config(method, backbone, batch, seq_len, _FEATURES.value, **extra)
 
 
-def throughput(peak: float):
+def throughput():
+    matmul, matmul_flops = matmul_runner()
     for backbone in _BACKBONES.value:
         for batch in (int(b) for b in _BATCHES.value):
             steps = {
                 m: TrainStep(_config(m, backbone, batch, _SEQ_LEN.value)) for m in _METHODS.value
             }
             flops = {m: s.flops() for m, s in steps.items()}
-            runs = {m: s.run for m, s in steps.items()}
+            # The peak is timed in the same interleaved rounds, under the same load.
+            runs = {"matmul": matmul, **{m: s.run for m, s in steps.items()}}
             times = time_interleaved(runs, _REPEATS.value, inner=_INNER.value)
+            peak = matmul_flops / float(np.median(times["matmul"])) / 1e9
             for method, step in steps.items():
                 seconds = float(np.median(times[method]))
                 gflops = flops[method] / seconds / 1e9 if flops[method] else None
@@ -81,13 +85,14 @@ def throughput(peak: float):
 
 
 def _sweep(backbone, axis, sizes):
-    costs = []
+    costs, flop_counts = [], []
     for size in sizes:
         batch, seq_len = (size, _SEQ_LEN.value) if axis == "B" else (_SCALE_FIXED_B.value, size)
         step = TrainStep(_config(_SCALE_METHOD.value, backbone, batch, seq_len))
         flops = step.flops()
         ms = median_ms(time_interleaved({"s": step.run}, _REPEATS.value, inner=_INNER.value)["s"])
         costs.append(ms)
+        flop_counts.append(flops)
         emit(
             {
                 "benchmark": "train_step_scaling",
@@ -102,14 +107,14 @@ def _sweep(backbone, axis, sizes):
             _OUT.value,
         )
         del step
-    return costs
+    return costs, flop_counts
 
 
 def scaling():
     for backbone in _BACKBONES.value:
         for axis, sizes in (("T", _SCALE_T.value), ("B", _SCALE_B.value)):
             sizes = [int(s) for s in sizes]
-            costs = _sweep(backbone, axis, sizes)
+            costs, flop_counts = _sweep(backbone, axis, sizes)
             emit(
                 {
                     "benchmark": "train_step_scaling_fit",
@@ -119,6 +124,10 @@ def scaling():
                     "sizes": sizes,
                     "step_ms": costs,
                     "exponent": loglog_exponent(sizes, costs),
+                    # From XLA's FLOP counts: the same fit, free of timing noise.
+                    "flop_exponent": None
+                    if None in flop_counts
+                    else loglog_exponent(sizes, flop_counts),
                     # Above the smallest sizes fixed overheads fade; the tail exponent is the
                     # asymptotic one.
                     "exponent_upper_half": loglog_exponent(
@@ -132,7 +141,7 @@ def scaling():
 def main(argv):
     del argv
     if _MODE.value == "throughput":
-        throughput(matmul_peak_gflops())
+        throughput()
     else:
         scaling()
 
