@@ -129,7 +129,8 @@ def rows(records):
         row(
             f"Train step {r['method']} {r['backbone']} B={r['batch_size']} T={r['seq_len']} "
             f"D={r['features']}",
-            f"{r['steps_per_s']:.2f} steps/s{peak}{r['matmul_peak_gflops']:.0f} GFLOP/s peak",
+            f"{r['steps_per_s']:.2f} steps/s{peak}{r['matmul_peak_gflops']:.0f} GFLOP/s peak"
+            + (f"; PSLD/LD {r['psld_ld_ratio']:.2f}" if "psld_ld_ratio" in r else ""),
             "",
             "",
             "train_step",
