@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -20,7 +22,8 @@ def environment() -> dict:
     return {
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "num_devices": jax.device_count(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1min": os.getloadavg()[0],
         "jax": jax.__version__,
         "flax": flax.__version__,
         "optax": optax.__version__,
@@ -57,3 +60,82 @@ def time_interleaved(
                 fn()
             times[name].append((time.perf_counter() - start) / inner)
     return {name: np.asarray(t) for name, t in times.items()}
+
+
+def median_ms(times: np.ndarray) -> float:
+    return float(1e3 * np.median(times))
+
+
+def matmul_runner(n: int = 1024) -> tuple[Callable[[], object], float]:
+    """(run, flops): a jitted f32 [n, n] @ [n, n], to time beside other work as the peak."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    return (lambda: dot(a, a).block_until_ready()), 2.0 * n**3
+
+
+def compiled_flops(jitted, *args) -> float | None:
+    """FLOPs of one call of `jitted` on args, from XLA's cost analysis (None if unreported)."""
+    cost = jitted.lower(*args).compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):  # older jax: one dict per computation
+        cost = cost[0] if cost else None
+    flops = (cost or {}).get("flops")
+    return float(flops) if flops is not None and flops > 0 else None
+
+
+def loglog_exponent(sizes, costs) -> float:
+    """The slope k of log(cost) = k log(size) + c, least squares."""
+    return float(np.polyfit(np.log(sizes), np.log(costs), 1)[0])
+
+
+def experiment_config(
+    method: str = "ld",
+    backbone: str = "gru",
+    batch_size: int = 128,
+    seq_len: int = 24,
+    features: int = 28,
+    **objective,
+):
+    """configs/default.py on synthetic sines of the given window shape (Energy: T=24, D=28)."""
+    from configs.default import get_config
+
+    config = get_config()
+    config.method, config.model.backbone = method, backbone
+    config.data.name, config.data.dim, config.data.seq_len = "sines", features, seq_len
+    config.data.num_samples = 64  # The step does not read the dataset; keep set-up quick.
+    config.train.batch_size = batch_size
+    config.train.dependency_every = 0
+    for name, value in objective.items():
+        config.objective[name] = value
+    return config
+
+
+class TrainStep:
+    """The jitted, donating ldx train step of a config, on one fixed batch [B, T, D].
+
+    `run()` takes one step and blocks; `flops()` is XLA's count for one step.
+    """
+
+    def __init__(self, config, batch: np.ndarray | None = None):
+        from ldx.experiment import build_experiment, typed
+        from ldx.train.loop import TrainConfig, init_state
+        from ldx.train.state import make_train_step
+
+        self.config = config
+        exp = build_experiment(config)
+        cfg = typed(TrainConfig, config.train, "train")
+        self.model_fn, optimizer, self.state = init_state(exp, cfg)
+        self.num_params = int(self.state.params.size)
+        step = make_train_step(self.model_fn, exp.loss_fn(cfg.num_steps), optimizer, cfg.ema_decay)
+        self.step = jax.jit(step, donate_argnums=0)
+        if batch is None:
+            shape = (cfg.batch_size, config.data.seq_len, exp.dataset.dim)
+            batch = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+        self.batch = jax.device_put(batch)
+
+    def run(self):
+        self.state, metrics = self.step(self.state, self.batch)
+        jax.block_until_ready(metrics["loss"])
+        return metrics
+
+    def flops(self) -> float | None:
+        return compiled_flops(self.step, self.state, self.batch)

@@ -6,16 +6,13 @@
 The paper reports 2h50m (PSLD) vs 2h10m (LD) of training, a ratio of 1.31.
 """
 
-import jax
 import numpy as np
 from absl import app, flags
 
-from benchmarks.common import emit, time_interleaved
+from benchmarks.common import TrainStep, emit, time_interleaved
 from configs.default import get_config
 from ldx.data import get_batch
-from ldx.experiment import build_experiment, typed
-from ldx.train.loop import TrainConfig, init_state
-from ldx.train.state import make_train_step
+from ldx.experiment import build_experiment
 
 _BACKBONES = flags.DEFINE_list("backbones", ["gru", "lstm", "transformer"], "Backbones.")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size B.")
@@ -33,21 +30,8 @@ def step_runner(method: str, backbone: str, cs_batch_fraction: float = 1.0):
     config.method, config.model.backbone = method, backbone
     config.objective.cs_batch_fraction = cs_batch_fraction
     config.data.name, config.train.batch_size = _DATA.value, _BATCH.value
-    exp = build_experiment(config)
-    cfg = typed(TrainConfig, config.train, "train")
-    model_fn, optimizer, state = init_state(exp, cfg)
-    step = jax.jit(
-        make_train_step(model_fn, exp.loss_fn(cfg.num_steps), optimizer, cfg.ema_decay),
-        donate_argnums=0,
-    )
-    batch = jax.device_put(get_batch(exp.dataset.train, cfg.batch_size, 0, 0))
-    holder = {"state": state}
-
-    def run():
-        holder["state"], metrics = step(holder["state"], batch)
-        jax.block_until_ready(metrics["loss"])
-
-    return run
+    batch = get_batch(build_experiment(config).dataset.train, _BATCH.value, 0, 0)
+    return TrainStep(config, batch).run
 
 
 def main(argv):

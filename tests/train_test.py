@@ -2,6 +2,7 @@
 
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +16,7 @@ from ldx.errors import CheckpointError
 from ldx.experiment import build_experiment
 from ldx.train import TrainState, load_run, make_train_step, train
 from ldx.train.checkpoint import checkpoint_manager, restore_latest
-from ldx.train.state import flatten_model
+from ldx.train.state import flatten_model, make_optimizer
 from ldx.train.writer import read_metrics
 
 
@@ -72,6 +73,22 @@ def test_non_finite_batch_is_skipped_and_counted():
     s3, _ = step(s2, jnp.ones((8, 4)))
     assert (int(s3.bad_steps), int(s3.skipped)) == (0, 2)
     assert not np.array_equal(s3.params, params)
+
+
+def test_step_compiles_once():
+    # Given the jitted, donating step with ldx's optimiser (warm-up schedule, clipping); when
+    # its own output state is fed back for several steps, then it is traced only once (a dtype
+    # or weak-type drift in the state would recompile it every step).
+    model_fn, params, loss_fn = _linear_problem()
+    tx = make_optimizer(1e-2, 2, 10, 1.0, "cosine")
+    step = jax.jit(
+        chex.assert_max_traces(make_train_step(model_fn, loss_fn, tx, 0.9), n=1),
+        donate_argnums=0,
+    )
+    state = TrainState.create(params, tx, seed=0)
+    for i in range(4):
+        state, _ = step(state, jax.random.normal(jax.random.key(i), (8, 4)))
+    assert int(state.step) == 4
 
 
 def _smoke(**overrides):
