@@ -47,7 +47,12 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
-    """A named list of cells, its table axes and how each cell is evaluated."""
+    """A named list of cells, its table axes and how each cell is evaluated.
+
+    `defaults` is the config the cells were built from (before the grid's overrides): a
+    resumed grid tolerates a field that only one side of grid.json has while its value is
+    the default here (a field added or removed since; see `_differences`).
+    """
 
     name: str
     cells: tuple[Cell, ...]
@@ -55,6 +60,7 @@ class Grid:
     backbones: tuple[str, ...]
     datasets: tuple[str, ...]
     eval: EvalConfig
+    defaults: ml_collections.ConfigDict | None = dataclasses.field(default=None, repr=False)
 
 
 def _read_json(path: str):
@@ -66,28 +72,66 @@ def _spec(grid: Grid) -> dict:
     return {
         "grid": grid.name,
         "eval": dataclasses.asdict(grid.eval),
-        "cells": {c.name: json.loads(c.config.to_json_best_effort()) for c in grid.cells},
+        "cells": {c.name: _as_json(c.config) for c in grid.cells},
     }
+
+
+def _as_json(config: ml_collections.ConfigDict | None) -> dict:
+    return json.loads(config.to_json_best_effort()) if config is not None else {}
+
+
+_MISSING = object()
+
+
+def _differences(saved: dict, now: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """'field: stored X, now Y' for each field where two JSON configs differ.
+
+    A field that only one side has (added or removed since the grid was written) is no
+    difference when the side that has it holds the field's value in `defaults`.
+    """
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key, _MISSING), now.get(key, _MISSING)
+        default = defaults.get(key, _MISSING) if isinstance(defaults, dict) else _MISSING
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, default, f"{prefix}{key}.")
+        elif a is _MISSING or b is _MISSING:
+            if (b if a is _MISSING else a) != default:
+                old, new = ("absent" if v is _MISSING else repr(v) for v in (a, b))
+                why = "no default" if default is _MISSING else f"default {default!r}"
+                out.append(f"{prefix}{key}: stored {old}, now {new} ({why})")
+        elif a != b:
+            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+    return out
 
 
 def _check_spec(output: str, grid: Grid) -> None:
     """Writes grid.json into a new output folder; in a used one, checks it is the same grid."""
     path = os.path.join(output, "grid.json")
     spec = json.loads(json.dumps(_spec(grid)))  # tuples -> lists, as read back
-    if os.path.exists(path):
-        saved = _read_json(path)
-        if saved != spec:
-            what = [k for k in ("grid", "eval") if saved.get(k) != spec[k]]
-            cells = sorted(set(saved.get("cells", {})) ^ set(spec["cells"])) or [
-                n for n in spec["cells"] if saved["cells"][n] != spec["cells"][n]
-            ]
-            raise ConfigError(
-                f"{output} holds results of another grid (differs in {what or 'cells'}: "
-                f"{cells[:3]}...). Use a new --output, or the grid that made it."
-            )
+    if not os.path.exists(path):
+        os.makedirs(output, exist_ok=True)
+        write_json(path, spec)
         return
-    os.makedirs(output, exist_ok=True)
-    write_json(path, spec)
+    saved = _read_json(path)
+    eval_defaults = json.loads(json.dumps(dataclasses.asdict(EvalConfig())))
+    diffs = []
+    if saved.get("grid") != grid.name:
+        diffs.append(f"grid: stored {saved.get('grid')!r}, now {grid.name!r}")
+    diffs += [f"eval.{d}" for d in _differences(saved.get("eval", {}), spec["eval"], eval_defaults)]
+    cells, saved_cells = spec["cells"], saved.get("cells", {})
+    diffs += [f"cell {n}: stored only" for n in saved_cells if n not in cells]
+    diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
+    defaults = _as_json(grid.defaults)
+    for name in (n for n in cells if n in saved_cells):
+        diffs += [
+            f"cell {name}: {d}" for d in _differences(saved_cells[name], cells[name], defaults)
+        ]
+    if diffs:
+        raise ConfigError(
+            f"{output} holds results of another grid; {len(diffs)} difference(s) from "
+            f"{path}, e.g. {'; '.join(diffs[:3])}. Use a new --output, or the grid that made it."
+        )
 
 
 def finished(output: str, grid: Grid) -> list[dict]:
