@@ -1,7 +1,8 @@
 """Training and evaluating a grid of runs (methods x backbones x datasets x seeds), resumably.
 
 <output>/grid.json           the grid: its name, eval settings and every cell's config; a rerun
-                             with other settings is refused
+                             with other settings is refused (a field added since, or removed,
+                             passes only at its default value)
 <output>/runs/<cell>/        the cell's workdir (`ldx.train`; an interrupted cell resumes)
 <output>/cells/<cell>.json   the cell's result, written once it is complete; never rewritten
 <output>/floors/<d>-s<k>.json  the real-train vs real-test floor of dataset d, data seed k
@@ -27,6 +28,7 @@ from ldx.errors import ConfigError
 from ldx.evaluation import EvalConfig, NonFiniteSamples, describe, evaluate_run
 from ldx.report import grid_tables, write_json
 from ldx.train import load_run, train
+from ldx.train.checkpoint import config_diff
 from ldx.train.loop import NonFiniteError
 
 
@@ -51,7 +53,7 @@ class Grid:
 
     `defaults` is the config the cells were built from (before the grid's overrides): a
     resumed grid tolerates a field that only one side of grid.json has while its value is
-    the default here (a field added or removed since; see `_differences`).
+    the default here (a field added or removed since; see `config_diff`).
     """
 
     name: str
@@ -80,31 +82,6 @@ def _as_json(config: ml_collections.ConfigDict | None) -> dict:
     return json.loads(config.to_json_best_effort()) if config is not None else {}
 
 
-_MISSING = object()
-
-
-def _differences(saved: dict, now: dict, defaults: dict, prefix: str = "") -> list[str]:
-    """'field: stored X, now Y' for each field where two JSON configs differ.
-
-    A field that only one side has (added or removed since the grid was written) is no
-    difference when the side that has it holds the field's value in `defaults`.
-    """
-    out = []
-    for key in sorted(set(saved) | set(now)):
-        a, b = saved.get(key, _MISSING), now.get(key, _MISSING)
-        default = defaults.get(key, _MISSING) if isinstance(defaults, dict) else _MISSING
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, default, f"{prefix}{key}.")
-        elif a is _MISSING or b is _MISSING:
-            if (b if a is _MISSING else a) != default:
-                old, new = ("absent" if v is _MISSING else repr(v) for v in (a, b))
-                why = "no default" if default is _MISSING else f"default {default!r}"
-                out.append(f"{prefix}{key}: stored {old}, now {new} ({why})")
-        elif a != b:
-            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
-    return out
-
-
 def _check_spec(output: str, grid: Grid) -> None:
     """Writes grid.json into a new output folder; in a used one, checks it is the same grid."""
     path = os.path.join(output, "grid.json")
@@ -115,18 +92,14 @@ def _check_spec(output: str, grid: Grid) -> None:
         return
     saved = _read_json(path)
     eval_defaults = json.loads(json.dumps(dataclasses.asdict(EvalConfig())))
-    diffs = []
-    if saved.get("grid") != grid.name:
-        diffs.append(f"grid: stored {saved.get('grid')!r}, now {grid.name!r}")
-    diffs += [f"eval.{d}" for d in _differences(saved.get("eval", {}), spec["eval"], eval_defaults)]
     cells, saved_cells = spec["cells"], saved.get("cells", {})
-    diffs += [f"cell {n}: stored only" for n in saved_cells if n not in cells]
+    diffs = config_diff(saved.get("grid"), grid.name, prefix="grid")
+    diffs += config_diff(saved.get("eval", {}), spec["eval"], eval_defaults, prefix="eval")
+    diffs += [f"cell {n}: only in {path}" for n in saved_cells if n not in cells]
     diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
     defaults = _as_json(grid.defaults)
     for name in (n for n in cells if n in saved_cells):
-        diffs += [
-            f"cell {name}: {d}" for d in _differences(saved_cells[name], cells[name], defaults)
-        ]
+        diffs += config_diff(saved_cells[name], cells[name], defaults, prefix=name)
     if diffs:
         raise ConfigError(
             f"{output} holds results of another grid; {len(diffs)} difference(s) from "

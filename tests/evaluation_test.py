@@ -86,13 +86,13 @@ def test_resume_tolerates_a_field_absent_on_one_side_only_at_its_default(tmp_pat
     _check_spec(out, _one_cell_grid({"kl_weight": 1.0, "old": 3}))  # writes grid.json
     _check_spec(out, _one_cell_grid({"kl_weight": 1.0, "cs_bound": "marginal_step"}, defaults))
     for objective, field in [
-        ({"kl_weight": 1.0, "cs_bound": "marginal"}, "objective.cs_bound: stored absent"),
-        ({"kl_weight": 2.0, "cs_bound": "marginal_step"}, "objective.kl_weight: stored 1.0"),
+        ({"kl_weight": 1.0, "cs_bound": "marginal"}, "objective.cs_bound: saved absent"),
+        ({"kl_weight": 2.0, "cs_bound": "marginal_step"}, "objective.kl_weight: saved 1.0"),
     ]:
-        with pytest.raises(ConfigError, match=f"another grid.*cell sines-gru-psld-s0: {field}"):
+        with pytest.raises(ConfigError, match=f"another grid.*sines-gru-psld-s0.{field}"):
             _check_spec(out, _one_cell_grid(objective, defaults))
     del defaults["objective"]["old"]
-    with pytest.raises(ConfigError, match="objective.old: stored 3, now absent .no default"):
+    with pytest.raises(ConfigError, match="objective.old: saved 3, now absent"):
         _check_spec(out, _one_cell_grid({"kl_weight": 1.0}, defaults))
 
 
