@@ -112,7 +112,9 @@ def experiment_config(
 class TrainStep:
     """The jitted, donating ldx train step of a config, on one fixed batch [B, T, D].
 
-    `run()` takes one step and blocks; `flops()` is XLA's count for one step.
+    `run()` takes one step and blocks; `flops()` is XLA's count for one step. `update` is
+    the pure step (state, batch) -> (state, metrics) before jit, `step` the jitted one;
+    `exp` and `train` are the experiment and its typed TrainConfig.
     """
 
     def __init__(self, config, batch: np.ndarray | None = None):
@@ -121,12 +123,14 @@ class TrainStep:
         from ldx.train.state import make_train_step
 
         self.config = config
-        exp = build_experiment(config)
-        cfg = typed(TrainConfig, config.train, "train")
+        self.exp = exp = build_experiment(config)
+        self.train = cfg = typed(TrainConfig, config.train, "train")
         self.model_fn, optimizer, self.state = init_state(exp, cfg)
         self.num_params = int(self.state.params.size)
-        step = make_train_step(self.model_fn, exp.loss_fn(cfg.num_steps), optimizer, cfg.ema_decay)
-        self.step = jax.jit(step, donate_argnums=0)
+        self.update = make_train_step(
+            self.model_fn, exp.loss_fn(cfg.num_steps), optimizer, cfg.ema_decay
+        )
+        self.step = jax.jit(self.update, donate_argnums=0)
         if batch is None:
             shape = (cfg.batch_size, config.data.seq_len, exp.dataset.dim)
             batch = np.random.default_rng(0).uniform(size=shape).astype(np.float32)

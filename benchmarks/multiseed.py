@@ -21,13 +21,10 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import emit  # noqa: E402
+from benchmarks.common import TrainStep, emit  # noqa: E402
 from configs.grids import cell_config, get_grid  # noqa: E402
 from ldx import compilation_cache  # noqa: E402
 from ldx.data import get_batch  # noqa: E402
-from ldx.experiment import build_experiment, typed  # noqa: E402
-from ldx.train.loop import TrainConfig, init_state  # noqa: E402
-from ldx.train.state import make_train_step  # noqa: E402
 
 _BACKBONES = flags.DEFINE_list("backbones", ["lstm", "transformer"], "Backbones.")
 _METHODS = flags.DEFINE_list("methods", ["ld", "psld"], "Methods.")
@@ -40,27 +37,22 @@ _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file
 
 def _setup(grid, method, backbone, num_seeds):
     """(single step, its state, vmapped step, stacked state, batch fn for one / S seeds)."""
-    exps, states = [], []
+    runs = []
     for seed in range(num_seeds):
         config = cell_config(grid, method, backbone, "sines", seed)
         config.data.num_samples = 2000  # The data size does not change the step.
-        exps.append(build_experiment(config))
-        train_cfg = typed(TrainConfig, config.train, "train")
-        model_fn, optimizer, state = init_state(exps[-1], train_cfg)
-        states.append(state)
-    step = make_train_step(model_fn, exps[0].loss_fn(train_cfg.num_steps), optimizer, 0.999)
-    bs = train_cfg.batch_size
+        runs.append(TrainStep(config))
+    bs = runs[0].train.batch_size
 
     def one(i):
-        return get_batch(exps[0].dataset.train, bs, i, 0)
+        return get_batch(runs[0].exp.dataset.train, bs, i, 0)
 
     def many(i):
-        return np.stack([get_batch(e.dataset.train, bs, i, s) for s, e in enumerate(exps)])
+        return np.stack([get_batch(r.exp.dataset.train, bs, i, s) for s, r in enumerate(runs)])
 
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *states)
-    single = jax.jit(step, donate_argnums=0)
-    multi = jax.jit(jax.vmap(step), donate_argnums=0)
-    return single, jax.tree.map(jnp.copy, states[0]), multi, stacked, one, many
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *(r.state for r in runs))
+    multi = jax.jit(jax.vmap(runs[0].update), donate_argnums=0)
+    return runs[0].step, jax.tree.map(jnp.copy, runs[0].state), multi, stacked, one, many
 
 
 def _block(fn, state, batch_fn, start, steps):

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
-from configs import grids
+from configs import default, grids
 from launch import common
 from ldx.data import dataset_available, dataset_path
 from ldx.errors import DataError
@@ -37,7 +37,13 @@ def build_grid(name: str) -> Grid:
         for m in g.methods
     )
     return Grid(
-        name, cells, tuple(g.methods), tuple(g.backbones), tuple(g.datasets), EvalConfig(**g.eval)
+        name,
+        cells,
+        tuple(g.methods),
+        tuple(g.backbones),
+        tuple(g.datasets),
+        EvalConfig(**g.eval),
+        defaults=default.get_config(g.base or None),
     )
 
 

@@ -80,10 +80,7 @@ def latents_and_series(
         num = len(windows)
     x = windows[np.sort(np.random.default_rng(seed).permutation(len(windows))[:num])]
     encode = jax.jit(lambda p, x: run.model_fn(p).encode(x)[0])
-    z = np.concatenate(
-        [np.asarray(encode(params, x[i : i + batch_size])) for i in range(0, num, batch_size)]
-    )
-    return z, x
+    return _map_batches(lambda i, x: encode(params, x), batch_size, x), x
 
 
 def measures(
@@ -115,12 +112,26 @@ def measures(
         )
 
     params, key = run.params(use_ema), jax.random.key(seed)
-    out = [
-        np.asarray(
-            fn(params, z[i : i + batch_size], x[i : i + batch_size], jax.random.fold_in(key, i))
-        )
-        for i in range(0, len(x), batch_size)
-    ]
+    return _map_batches(
+        lambda i, z, x: fn(params, z, x, jax.random.fold_in(key, i)), batch_size, z, x
+    )
+
+
+def _map_batches(fn, batch_size: int, *arrays: np.ndarray) -> np.ndarray:
+    """fn(start, *batch) over batches of the leading axis, concatenated.
+
+    The last batch is padded (its final row repeated) to the batch size and the padding
+    is dropped from its result, so one compiled program serves every batch.
+    """
+    n = len(arrays[0])
+    size = min(batch_size, n)
+    out = []
+    for i in range(0, n, size):
+        pad = max(i + size - n, 0)
+        batch = [
+            np.pad(a[i : i + size], [(0, pad)] + [(0, 0)] * (a.ndim - 1), "edge") for a in arrays
+        ]
+        out.append(np.asarray(fn(i, *batch))[: size - pad])
     return np.concatenate(out)
 
 

@@ -30,3 +30,24 @@ class Preempted(Exception):
     """Training stopped at a step boundary on a preemption notice, after saving a checkpoint."""
 
     exit_code = 143  # 128 + SIGTERM
+
+
+def check_config(config, section: str, choices=None, positive=(), conditions=()) -> None:
+    """Raises a ConfigError naming `config.<section>.<field>` for the first bad field.
+
+    Args:
+      config: a config dataclass.
+      section: its section, e.g. "model".
+      choices: {field: allowed values}.
+      positive: integer fields that must be >= 1.
+      conditions: (field, ok, expected) triples; the message says the field "must be <expected>".
+    """
+    for name, allowed in (choices or {}).items():
+        if getattr(config, name) not in allowed:
+            value = getattr(config, name)
+            raise ConfigError(f"config.{section}.{name}={value!r} is not one of {allowed}.")
+    at_least_1 = [(name, getattr(config, name) >= 1, ">= 1") for name in positive]
+    for name, ok, expected in [*at_least_1, *conditions]:
+        if not ok:
+            value = getattr(config, name)
+            raise ConfigError(f"config.{section}.{name}={value} must be {expected}.")

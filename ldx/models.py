@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ldx.errors import ConfigError
+from ldx.errors import ConfigError, check_config
 from ldx.nn import UNet1D, make_decoder, make_encoder
 from ldx.nn.encoders import POOLINGS
 
@@ -63,18 +63,13 @@ class ModelConfig:
     unet_emb: int = 64
 
     def __post_init__(self):
-        for name, value, allowed in (
-            ("backbone", self.backbone, BACKBONES),
-            ("posterior", self.posterior, POSTERIORS),
-            ("bound", self.bound, BOUNDS),
-            ("pooling", self.pooling, POOLINGS),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"config.model.{name}={value!r} is not one of {allowed}.")
         object.__setattr__(self, "unet_channels", tuple(self.unet_channels))
-        for name in ("features", "latent_dim", "width", "num_layers", "num_heads", "unet_emb"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config.model.{name}={getattr(self, name)} must be >= 1.")
+        check_config(
+            self,
+            "model",
+            dict(backbone=BACKBONES, posterior=POSTERIORS, bound=BOUNDS, pooling=POOLINGS),
+            ("features", "latent_dim", "width", "num_layers", "num_heads", "unet_emb"),
+        )
         levels = len(self.unet_channels)
         if not levels or self.latent_dim % 2 ** (levels - 1):
             raise ConfigError(

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from ldx.diffusion import Schedule, eps_loss
-from ldx.errors import ConfigError
+from ldx.errors import check_config
 
 METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
 STAGES = ("joint", "autoencoder", "prior")
@@ -86,31 +86,23 @@ class ObjectiveConfig:
     cs_batch_fraction: float = 1.0
 
     def __post_init__(self):
-        for name, allowed in (
-            ("method", METHODS),
-            ("kl_schedule", KL_SCHEDULES),
-            ("vi_weight", VI_WEIGHTS),
-            ("cs_bound", CS_BOUNDS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"config.objective.{name}={getattr(self, name)!r} is not one of {allowed}."
-                )
-        if not 0.0 <= self.mask_rate < 1.0:
-            raise ConfigError(f"config.objective.mask_rate={self.mask_rate} must be in [0, 1).")
-        for name, ok, expected in (
-            ("cs_eta", self.cs_eta > 0, "> 0"),
-            ("gamma", self.gamma >= 0, ">= 0"),
-            ("kl_ramp_fraction", 0 < self.kl_ramp_fraction <= 1, "in (0, 1]"),
-            ("kl_cycles", self.kl_cycles >= 1, ">= 1"),
-            ("num_vi_steps", self.num_vi_steps >= 0, ">= 0"),
-            ("cs_window", self.cs_window >= 0, ">= 0"),
-            ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
-        ):
-            if not ok:
-                raise ConfigError(
-                    f"config.objective.{name}={getattr(self, name)} must be {expected}."
-                )
+        check_config(
+            self,
+            "objective",
+            dict(
+                method=METHODS, kl_schedule=KL_SCHEDULES, vi_weight=VI_WEIGHTS, cs_bound=CS_BOUNDS
+            ),
+            conditions=(
+                ("mask_rate", 0.0 <= self.mask_rate < 1.0, "in [0, 1)"),
+                ("cs_eta", self.cs_eta > 0, "> 0"),
+                ("gamma", self.gamma >= 0, ">= 0"),
+                ("kl_ramp_fraction", 0 < self.kl_ramp_fraction <= 1, "in (0, 1]"),
+                ("kl_cycles", self.kl_cycles >= 1, ">= 1"),
+                ("num_vi_steps", self.num_vi_steps >= 0, ">= 0"),
+                ("cs_window", self.cs_window >= 0, ">= 0"),
+                ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
+            ),
+        )
 
 
 def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:

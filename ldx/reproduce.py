@@ -1,7 +1,8 @@
 """Training and evaluating a grid of runs (methods x backbones x datasets x seeds), resumably.
 
 <output>/grid.json           the grid: its name, eval settings and every cell's config; a rerun
-                             with other settings is refused
+                             with other settings is refused (a field added since, or removed,
+                             passes only at its default value)
 <output>/runs/<cell>/        the cell's workdir (`ldx.train`; an interrupted cell resumes)
 <output>/cells/<cell>.json   the cell's result, written once it is complete; never rewritten
 <output>/floors/<d>-s<k>.json  the real-train vs real-test floor of dataset d, data seed k
@@ -27,6 +28,7 @@ from ldx.errors import ConfigError
 from ldx.evaluation import EvalConfig, NonFiniteSamples, describe, evaluate_run
 from ldx.report import grid_tables, write_json
 from ldx.train import load_run, train
+from ldx.train.checkpoint import config_diff
 from ldx.train.loop import NonFiniteError
 
 
@@ -47,7 +49,12 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
-    """A named list of cells, its table axes and how each cell is evaluated."""
+    """A named list of cells, its table axes and how each cell is evaluated.
+
+    `defaults` is the config the cells were built from (before the grid's overrides): a
+    resumed grid tolerates a field that only one side of grid.json has while its value is
+    the default here (a field added or removed since; see `config_diff`).
+    """
 
     name: str
     cells: tuple[Cell, ...]
@@ -55,6 +62,7 @@ class Grid:
     backbones: tuple[str, ...]
     datasets: tuple[str, ...]
     eval: EvalConfig
+    defaults: ml_collections.ConfigDict | None = dataclasses.field(default=None, repr=False)
 
 
 def _read_json(path: str):
@@ -66,28 +74,37 @@ def _spec(grid: Grid) -> dict:
     return {
         "grid": grid.name,
         "eval": dataclasses.asdict(grid.eval),
-        "cells": {c.name: json.loads(c.config.to_json_best_effort()) for c in grid.cells},
+        "cells": {c.name: _as_json(c.config) for c in grid.cells},
     }
+
+
+def _as_json(config: ml_collections.ConfigDict | None) -> dict:
+    return json.loads(config.to_json_best_effort()) if config is not None else {}
 
 
 def _check_spec(output: str, grid: Grid) -> None:
     """Writes grid.json into a new output folder; in a used one, checks it is the same grid."""
     path = os.path.join(output, "grid.json")
     spec = json.loads(json.dumps(_spec(grid)))  # tuples -> lists, as read back
-    if os.path.exists(path):
-        saved = _read_json(path)
-        if saved != spec:
-            what = [k for k in ("grid", "eval") if saved.get(k) != spec[k]]
-            cells = sorted(set(saved.get("cells", {})) ^ set(spec["cells"])) or [
-                n for n in spec["cells"] if saved["cells"][n] != spec["cells"][n]
-            ]
-            raise ConfigError(
-                f"{output} holds results of another grid (differs in {what or 'cells'}: "
-                f"{cells[:3]}...). Use a new --output, or the grid that made it."
-            )
+    if not os.path.exists(path):
+        os.makedirs(output, exist_ok=True)
+        write_json(path, spec)
         return
-    os.makedirs(output, exist_ok=True)
-    write_json(path, spec)
+    saved = _read_json(path)
+    eval_defaults = json.loads(json.dumps(dataclasses.asdict(EvalConfig())))
+    cells, saved_cells = spec["cells"], saved.get("cells", {})
+    diffs = config_diff(saved.get("grid"), grid.name, prefix="grid")
+    diffs += config_diff(saved.get("eval", {}), spec["eval"], eval_defaults, prefix="eval")
+    diffs += [f"cell {n}: only in {path}" for n in saved_cells if n not in cells]
+    diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
+    defaults = _as_json(grid.defaults)
+    for name in (n for n in cells if n in saved_cells):
+        diffs += config_diff(saved_cells[name], cells[name], defaults, prefix=name)
+    if diffs:
+        raise ConfigError(
+            f"{output} holds results of another grid; {len(diffs)} difference(s) from "
+            f"{path}, e.g. {'; '.join(diffs[:3])}. Use a new --output, or the grid that made it."
+        )
 
 
 def finished(output: str, grid: Grid) -> list[dict]:

@@ -18,7 +18,7 @@ import numpy as np
 from flax import nnx
 
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, q_sample
-from ldx.errors import ConfigError
+from ldx.errors import check_config
 from ldx.nn import decode_sample
 
 SAMPLERS = ("ddpm", "ddim")
@@ -45,10 +45,7 @@ class SamplerConfig:
     batch_size: int = 1000
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"config.sample.sampler={self.sampler!r} is not one of {SAMPLERS}.")
-        if self.batch_size < 1 or self.ddim_steps < 1:
-            raise ConfigError("config.sample.batch_size and ddim_steps must be >= 1.")
+        check_config(self, "sample", dict(sampler=SAMPLERS), ("batch_size", "ddim_steps"))
 
 
 def sample_latents(model, schedule: Schedule, cfg: SamplerConfig, key, num: int) -> jax.Array:

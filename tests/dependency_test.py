@@ -2,6 +2,7 @@
 
 import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ from ldx.dependency import (
     quadrature,
     summarize,
 )
-from ldx.dependency_report import latents_and_series
+from ldx.dependency_report import latents_and_series, measures
 from ldx.errors import LdxError
 from ldx.nn import make_decoder
 from ldx.train import load_run
@@ -273,3 +274,37 @@ def test_data_source_encodes_test_windows(run):
     rows = [np.flatnonzero((test == w).all(axis=(1, 2))) for w in x]
     assert all(len(r) >= 1 for r in rows) and len({int(r[0]) for r in rows}) == 6
     np.testing.assert_allclose(z, run.model().encode(x)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("rule", ["gauss_legendre", "monte_carlo"])
+def test_report_pads_the_last_batch_and_compiles_once(rule):
+    # Given 10 series measured in batches of 4 (the last one holds 2); then the measure is
+    # traced once (the last batch is padded to 4) and equals the unpadded batch-by-batch
+    # computation, with the padding dropped.
+    graphdef, state = nnx.split(small_decoder("gru", False))
+    traces = []
+
+    def model_fn(params):
+        traces.append(1)  # runs once per trace of the jitted measure
+        return nnx.merge(graphdef, params)
+
+    run = types.SimpleNamespace(model_fn=model_fn, params=lambda use_ema: state)
+    z, x = inputs(6, batch=10)
+    m = measures(run, np.asarray(z), np.asarray(x), num_points=3, rule=rule, batch_size=4)
+    assert len(traces) == 1 and m.shape == (10, T, T + 1)
+    fn, key = decoder_fn(nnx.merge(graphdef, state)), jax.random.key(0)
+    ref = np.concatenate(
+        [
+            dependency_measures(
+                fn,
+                z[i : i + 4],
+                x[i : i + 4],
+                num_points=3,
+                rule=rule,
+                key=jax.random.fold_in(key, i),
+                chunk_size=8,
+            )
+            for i in range(0, 10, 4)
+        ]
+    )
+    np.testing.assert_allclose(m, ref, atol=1e-6)

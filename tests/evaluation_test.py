@@ -3,13 +3,16 @@
 import json
 import os
 
+import ml_collections
 import numpy as np
 import pytest
 
 from configs.grids import get_grid
 from ldx import metrics
 from ldx.data import DataConfig, build_dataset
-from ldx.evaluation import METRICS, reference_sets
+from ldx.errors import ConfigError
+from ldx.evaluation import METRICS, EvalConfig, reference_sets
+from ldx.reproduce import Cell, Grid, _check_spec
 from tests.launch_test import run_app
 
 CELLS = ("sines-gru-ld-s0", "sines-gru-psld-s0")
@@ -64,6 +67,33 @@ def test_reproduce_skips_finished_cells_and_refuses_another_grid(grid_dir, tmp_p
     refused = run_app("reproduce", "--grid=smoke", f"--output={other}")
     assert refused.returncode == 1 and "another grid" in refused.stderr, refused.stderr[-2000:]
     assert _read(other / "grid.json") == spec and not (other / "cells").exists()
+
+
+def _one_cell_grid(objective: dict, defaults: dict | None = None) -> Grid:
+    config = ml_collections.ConfigDict({"seed": 0, "objective": objective})
+    defaults = ml_collections.ConfigDict(defaults) if defaults else None
+    cell = Cell("sines", "gru", "psld", 0, config)
+    return Grid("g", (cell,), ("psld",), ("gru",), ("sines",), EvalConfig(), defaults=defaults)
+
+
+def test_resume_tolerates_a_field_absent_on_one_side_only_at_its_default(tmp_path):
+    # Given grid.json written before objective.cs_bound existed (and holding a field removed
+    # since); when the grid is resumed, then the new field at its default and the removed
+    # one at its default pass, while a new field set off its default, a changed field, or a
+    # removed field without a default is refused with an error naming the field.
+    defaults = {"seed": 0, "objective": {"kl_weight": 1.0, "cs_bound": "marginal_step", "old": 3}}
+    out = str(tmp_path / "out")
+    _check_spec(out, _one_cell_grid({"kl_weight": 1.0, "old": 3}))  # writes grid.json
+    _check_spec(out, _one_cell_grid({"kl_weight": 1.0, "cs_bound": "marginal_step"}, defaults))
+    for objective, field in [
+        ({"kl_weight": 1.0, "cs_bound": "marginal"}, "objective.cs_bound: saved absent"),
+        ({"kl_weight": 2.0, "cs_bound": "marginal_step"}, "objective.kl_weight: saved 1.0"),
+    ]:
+        with pytest.raises(ConfigError, match=f"another grid.*sines-gru-psld-s0.{field}"):
+            _check_spec(out, _one_cell_grid(objective, defaults))
+    del defaults["objective"]["old"]
+    with pytest.raises(ConfigError, match="objective.old: saved 3, now absent"):
+        _check_spec(out, _one_cell_grid({"kl_weight": 1.0}, defaults))
 
 
 def test_evaluate_writes_metrics_that_match_a_recomputation(grid_dir):

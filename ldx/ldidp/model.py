@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ldx.errors import ConfigError
+from ldx.errors import ConfigError, check_config
 from ldx.nn.recurrent import GRUCell
 
 ENCODERS = ("bigru", "pointwise")
@@ -73,17 +73,14 @@ class ModelConfig:
     init_std: float = 0.0
 
     def __post_init__(self):
-        for name, value, allowed in (
-            ("encoder", self.encoder, ENCODERS),
-            ("inference", self.inference, INFERENCES),
-            ("observation", self.observation, OBSERVATIONS),
-            ("decoder", self.decoder, DECODERS),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"config.model.{name}={value!r} is not one of {allowed}.")
-        for name in ("features", "latent_dim", "width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config.model.{name}={getattr(self, name)} must be >= 1.")
+        check_config(
+            self,
+            "model",
+            dict(
+                encoder=ENCODERS, inference=INFERENCES, observation=OBSERVATIONS, decoder=DECODERS
+            ),
+            ("features", "latent_dim", "width"),
+        )
         if not 0 <= self.encoder_features <= self.features:
             raise ConfigError(
                 f"config.model.encoder_features={self.encoder_features} must be in "

@@ -28,7 +28,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ldx.errors import ConfigError
+from ldx.errors import check_config
 from ldx.ldidp.model import LDIDP
 
 SAMPLERS = ("implicit", "explicit")
@@ -55,16 +55,16 @@ class SamplerConfig:
     batch_size: int = 1000
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"config.sample.sampler={self.sampler!r} is not one of {SAMPLERS}.")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ConfigError(f"config.sample.eta={self.eta} must be in [0, 1].")
-        if self.langevin_steps < 1 or self.batch_size < 1:
-            raise ConfigError("config.sample.langevin_steps and batch_size must be >= 1.")
-        if not 0.0 < self.langevin_step_size < 2.0:
-            raise ConfigError(
-                f"config.sample.langevin_step_size={self.langevin_step_size} must be in (0, 2)."
-            )
+        check_config(
+            self,
+            "sample",
+            dict(sampler=SAMPLERS),
+            ("langevin_steps", "batch_size"),
+            (
+                ("eta", 0.0 <= self.eta <= 1.0, "in [0, 1]"),
+                ("langevin_step_size", 0.0 < self.langevin_step_size < 2.0, "in (0, 2)"),
+            ),
+        )
 
 
 def observe(model: LDIDP, z: jax.Array, key: jax.Array, decode_noise: bool) -> jax.Array:

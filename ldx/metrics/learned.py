@@ -94,16 +94,15 @@ def _fit(loss_fn, params, key, iterations: jax.Array, learning_rate: float):
 @functools.partial(jax.jit, static_argnames=("hidden", "batch_size", "learning_rate", "fraction"))
 def _discriminate(real, fake, keys, *, hidden, iterations, batch_size, learning_rate, fraction):
     """|accuracy - 0.5| per repeat: real [N, T, D], fake [M, T, D], keys [R] -> [R]."""
-    dim = real.shape[-1]
-    graphdef, _ = nnx.split(nnx.eval_shape(lambda: _GRUHead(dim, hidden, rngs=nnx.Rngs(0))))
     n_tr, m_tr = int(len(real) * fraction), int(len(fake) * fraction)
-
-    def logits(params, x):  # [B, T, D] -> [B], from the last GRU state
-        return nnx.merge(graphdef, params)(x)[:, -1, 0]
 
     def one(key):
         k_init, k_real, k_fake, k_train = jax.random.split(key, 4)
-        params = nnx.state(_GRUHead(dim, hidden, rngs=nnx.Rngs(k_init)))
+        graphdef, params = nnx.split(_GRUHead(real.shape[-1], hidden, rngs=nnx.Rngs(k_init)))
+
+        def logits(params, x):  # [B, T, D] -> [B], from the last GRU state
+            return nnx.merge(graphdef, params)(x)[:, -1, 0]
+
         idx_r, idx_f = (
             jax.random.permutation(k_real, len(real)),
             jax.random.permutation(k_fake, len(fake)),
@@ -197,16 +196,15 @@ def _split_target(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _predict(train, test, keys, *, hidden, iterations, batch_size, learning_rate):
     """Test MAE per repeat: train [M, T, D], test [N, T, D], keys [R] -> [R]."""
     in_features = max(train.shape[-1] - 1, 1)
-    graphdef, _ = nnx.split(nnx.eval_shape(lambda: _GRUHead(in_features, hidden, rngs=nnx.Rngs(0))))
-
-    def mae(params, x):  # mean over windows and time of |y_hat - y|
-        inputs, target = _split_target(x)
-        y_hat = jax.nn.sigmoid(nnx.merge(graphdef, params)(inputs))  # [B, T-1, 1]
-        return jnp.abs(y_hat - target).mean()
 
     def one(key):
         k_init, k_train = jax.random.split(key)
-        params = nnx.state(_GRUHead(in_features, hidden, rngs=nnx.Rngs(k_init)))
+        graphdef, params = nnx.split(_GRUHead(in_features, hidden, rngs=nnx.Rngs(k_init)))
+
+        def mae(params, x):  # mean over windows and time of |y_hat - y|
+            inputs, target = _split_target(x)
+            y_hat = jax.nn.sigmoid(nnx.merge(graphdef, params)(inputs))  # [B, T-1, 1]
+            return jnp.abs(y_hat - target).mean()
 
         def loss(p, k):
             return mae(p, train[jax.random.randint(k, (batch_size,), 0, len(train))])

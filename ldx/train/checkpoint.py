@@ -47,14 +47,30 @@ def _structural(config: ml_collections.ConfigDict) -> dict:
     return {k: d[k] for k in STRUCTURAL if k in d}
 
 
-def _diff(a, b, prefix="config") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
+_ABSENT = object()
+
+
+def config_diff(saved, now, defaults=None, prefix: str = "config") -> list[str]:
+    """'<prefix>.<field>: saved X, now Y' for each field where two JSON configs differ.
+
+    With `defaults` (a JSON config), a field that only one side has (added or removed since
+    `saved` was written) is no difference when that side holds its value in `defaults`.
+    """
+    if isinstance(saved, dict) and isinstance(now, dict):
+        d = defaults if isinstance(defaults, dict) else {}
         return [
             line
-            for k in sorted(set(a) | set(b))
-            for line in _diff(a.get(k), b.get(k), f"{prefix}.{k}")
+            for k in sorted(set(saved) | set(now))
+            for line in config_diff(
+                saved.get(k, _ABSENT), now.get(k, _ABSENT), d.get(k, _ABSENT), f"{prefix}.{k}"
+            )
         ]
-    return [] if a == b else [f"{prefix}: saved {a!r}, now {b!r}"]
+    if saved == now:
+        return []
+    if (saved is _ABSENT or now is _ABSENT) and (now if saved is _ABSENT else saved) == defaults:
+        return []
+    old, new = ("absent" if v is _ABSENT else repr(v) for v in (saved, now))
+    return [f"{prefix}: saved {old}, now {new}"]
 
 
 def make_workdir(workdir: str) -> None:
@@ -72,7 +88,7 @@ def make_workdir(workdir: str) -> None:
 def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
     """Raises CheckpointError if `workdir` holds a run whose structural config differs."""
     if os.path.exists(config_path(workdir)):
-        diffs = _diff(_structural(load_config(workdir)), _structural(config))
+        diffs = config_diff(_structural(load_config(workdir)), _structural(config))
         if diffs:
             raise CheckpointError(
                 f"{workdir} holds a run with a different config ({'; '.join(diffs[:5])}). "

@@ -20,7 +20,7 @@ from absl import logging
 
 from ldx import dependency
 from ldx.data import get_batch
-from ldx.errors import ConfigError, NonFiniteError, Preempted
+from ldx.errors import ConfigError, NonFiniteError, Preempted, check_config
 from ldx.experiment import Experiment, build_experiment, typed
 from ldx.train import checkpoint, parallel
 from ldx.train.preemption import PreemptionWatch
@@ -55,40 +55,33 @@ class TrainConfig:
     dependency_points: int = 16
 
     def __post_init__(self):
-        for name, allowed in (("stages", ("joint", "two_stage")), ("lr_schedule", LR_SCHEDULES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"config.train.{name}={getattr(self, name)!r} is not one of {allowed}."
-                )
-        for name in (
-            "num_steps",
-            "batch_size",
-            "log_every",
-            "checkpoint_every",
-            "keep_checkpoints",
-            "max_bad_steps",
-            "dependency_probe_size",
-            "dependency_points",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config.train.{name}={getattr(self, name)} must be >= 1.")
-        for name, ok, expected in (
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("ema_decay", 0 <= self.ema_decay <= 1, "in [0, 1]"),
-            ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-        ):
-            if not ok:
-                raise ConfigError(f"config.train.{name}={getattr(self, name)} must be {expected}.")
+        check_config(
+            self,
+            "train",
+            dict(stages=("joint", "two_stage"), lr_schedule=LR_SCHEDULES),
+            (
+                "num_steps",
+                "batch_size",
+                "log_every",
+                "checkpoint_every",
+                "keep_checkpoints",
+                "max_bad_steps",
+                "dependency_probe_size",
+                "dependency_points",
+            ),
+            (
+                ("learning_rate", self.learning_rate > 0, "> 0"),
+                ("ema_decay", 0 <= self.ema_decay <= 1, "in [0, 1]"),
+                ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
+                ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                ("dependency_every", self.dependency_every >= 0, ">= 0"),
+            ),
+        )
         if self.stages == "two_stage" and not 0 < self.prior_steps < self.num_steps:
             raise ConfigError(
                 f"config.train.prior_steps={self.prior_steps} must be in "
                 f"(0, num_steps={self.num_steps}) for two_stage training."
-            )
-        if self.dependency_every < 0:
-            raise ConfigError(
-                f"config.train.dependency_every={self.dependency_every} must be >= 0."
             )
 
     def stage(self, step: int) -> str:
