@@ -11,18 +11,25 @@ line with the explicit / implicit time ratio and the relative MMD difference. Wi
 --nodecode_noise the samplers return observation means instead of draws (for spike data the
 Poisson draws can dominate both samplers' time); the MMD then compares means with real counts
 and only the times are meaningful.
+
+Two further lines locate the time: `ldidp_sampling_parts` (each sampler's latent scan alone, x
+dropped so that XLA removes the decoding, and the shared decoder + observation noise on all
+[N, T, Z] latents) and, for Poisson models, `ldidp_poisson` (ldx's inversion sampler vs
+`jax.random.poisson` on the rates of one sampling call, N T D draws).
 """
 
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 from benchmarks.common import emit, time_interleaved
 from ldx import compilation_cache
 from ldx.ldidp import metrics
-from ldx.ldidp.samplers import sample
+from ldx.ldidp.poisson import poisson
+from ldx.ldidp.samplers import observe, sample
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained ldidp workdir.")
@@ -39,6 +46,39 @@ _NOISE = flags.DEFINE_bool(
 )
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdir"])
+
+
+def _block(fn):
+    """A no-argument call of fn(key 0) that waits for the result (for time_interleaved)."""
+    return lambda: jax.block_until_ready(fn(jax.random.key(0)))
+
+
+def _parts(model, samplers, seq_len, data_name):
+    """Emits median seconds of each sampler's latent scan and of the shared decoding + noise."""
+    fns = {
+        f"{name}_latents": jax.jit(lambda key, c=cfg: sample(model, c, key, _NUM.value, seq_len)[0])
+        for name, cfg in samplers.items()
+    }
+    z = next(iter(fns.values()))(jax.random.key(0))  # [N, T, Z]
+    fns["observe"] = jax.jit(lambda key: observe(model, z, key, _NOISE.value))
+    times = time_interleaved({n: _block(f) for n, f in fns.items()}, _REPEATS.value, _WARMUP.value)
+    record = {f"{n}_median_s": float(np.median(t)) for n, t in times.items()}
+    emit({"benchmark": "ldidp_sampling_parts", "data": data_name, **record}, _OUT.value)
+    return z
+
+
+def _poisson_speed(model, z, data_name):
+    """Emits median seconds of ldx's Poisson sampler and of jax.random.poisson on exp(f(z))."""
+    rate = jnp.exp(model.decode(z))  # [N, T, D]
+    fns = {
+        "inversion": jax.jit(lambda key: poisson(key, rate)),
+        "jax": jax.jit(lambda key: jax.random.poisson(key, rate)),
+    }
+    times = time_interleaved({n: _block(f) for n, f in fns.items()}, _REPEATS.value, _WARMUP.value)
+    inv, ref = float(np.median(times["inversion"])), float(np.median(times["jax"]))
+    record = {"num_draws": int(rate.size), "max_rate": float(rate.max())}
+    record |= {"inversion_median_s": inv, "jax_median_s": ref, "speedup": ref / inv}
+    emit({"benchmark": "ldidp_poisson", "data": data_name, **record}, _OUT.value)
 
 
 def main(argv):
@@ -62,10 +102,7 @@ def main(argv):
         name: jax.jit(lambda key, c=cfg: sample(model, c, key, _NUM.value, seq_len))
         for name, cfg in samplers.items()
     }
-    calls = {
-        name: (lambda f=fn: jax.block_until_ready(f(jax.random.key(0)))) for name, fn in fns.items()
-    }
-    times = time_interleaved(calls, _REPEATS.value, _WARMUP.value)
+    times = time_interleaved({n: _block(f) for n, f in fns.items()}, _REPEATS.value, _WARMUP.value)
 
     mmd_bin = _MMD_BIN.value or (10 if exp.data.name == "mc_maze" else 1)
 
@@ -112,6 +149,9 @@ def main(argv):
                 },
                 _OUT.value,
             )
+    z = _parts(model, samplers, seq_len, exp.data.name)
+    if model.cfg.observation == "poisson":
+        _poisson_speed(model, z, exp.data.name)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,21 @@ def test_implicit_step_variance_is_eta_sigma_squared():
     assert np.all((var > lo * target) & (var < hi * target)), (var, target)
 
 
+@pytest.mark.parametrize("sampler", ["implicit", "explicit"])
+def test_batched_observation_noise_is_fresh_per_bin(sampler):
+    """Given z from either sampler, then x - f(z) ~ N(0, obs_std^2), uncorrelated across bins."""
+    model, n = _model(), 2000
+    cfg = samplers.SamplerConfig(sampler=sampler, eta=1.0, langevin_steps=20)
+    z, x = samplers.sample(model, cfg, jax.random.key(3), n, T)
+    assert z.shape == (n, T, Z) and x.shape == (n, T, D)
+    noise = _np(x - model.decode(z)) / model.cfg.obs_std  # [N, T, D], ~ N(0, 1)
+    lo, hi = scipy.stats.chi2.ppf([1e-4, 1 - 1e-4], n * T * D) / (n * T * D)
+    assert lo < noise.var() < hi
+    corr = np.corrcoef(noise.reshape(n, T * D), rowvar=False)  # [T D, T D]
+    off_diagonal = corr[~np.eye(T * D, dtype=bool)]
+    assert np.abs(off_diagonal).max() < 5.5 / math.sqrt(n)  # ~5.5 sigma, 435 pairs
+
+
 def test_langevin_reaches_its_stationary_gaussian():
     """Given a Gaussian target, when running M ULA steps, then mean mu, var sigma^2/(1 - s/4)."""
     n, sigma, s = 20000, 0.3, 0.1

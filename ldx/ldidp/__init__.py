@@ -2,7 +2,9 @@
 
 model.py       encoder f_phi, GRU dynamics, observation decoder f_theta
 objective.py   ELBO with closed-form per-step Gaussian KL; Gaussian/Bernoulli/Poisson
-samplers.py    implicit (DDIM-like, eta) and explicit (Langevin) samplers, one lax.scan each
+samplers.py    implicit (DDIM-like, eta) and explicit (Langevin) samplers: a latent lax.scan
+               each, then one batched decoding
+poisson.py     exact Poisson draws by inversion (much faster than jax.random.poisson on CPU)
 metrics.py     latent alignment, bits/spike, smoothing + GLM baseline, ridge R^2, MMD
 evaluation.py  everything `launch.evaluate` reports for a trained run
 experiment.py  config -> LDIDPExperiment (the Experiment interface of ldx.train)
@@ -25,5 +27,7 @@ from ldx.ldidp.samplers import (
     explicit_rollout,
     implicit_rollout,
     langevin,
+    latent_scan,
+    observe,
     sample,
 )

@@ -2,17 +2,22 @@
 
 Shape legend: N series, T time, D features, Z latent, H width, M Langevin steps.
 
-Implicit (DDIM-like), one `lax.scan` over k producing z_k and x_k together:
+Implicit (DDIM-like), one `lax.scan` over k for the latents, then every x_k at once:
 
     z_0 ~ N(0, I);  h_k = GRU(h_{k-1}, z_{k-1});  c^_k = W_c h_k + b_c
     z_k = m(z_{k-1}, c^_k) + eta * sigma * eps_k        (eta = 0: deterministic given z_0)
     x_k ~ p(x_k | f_theta(z_k))   (or its mean when decode_noise is False)
 
+The dynamics never read x, so the scan carries only (h, z) and the decoder and the observation
+noise run once on all z [N, T, Z] after it (Poisson counts by the inversion sampler of
+poisson.py).
+
 eta = 1 draws exactly from the trained generative model; eta = 0 follows its mean path, the
 counterpart of DDIM with sigma = 0.
 
-Explicit (the ablation): the same scan, but each z_k is reached by M steps of unadjusted
-Langevin dynamics on log p(z_k | z_{<k}) = log N(mu_k, sigma^2 I), started from N(0, I):
+Explicit (the ablation): the same latent scan and decoding, but each z_k is reached by M steps
+of unadjusted Langevin dynamics on log p(z_k | z_{<k}) = log N(mu_k, sigma^2 I), started from
+N(0, I):
 
     z <- z - (delta / 2) (z - mu_k) / sigma^2 + sqrt(delta) xi,   delta = step_size * sigma^2
 
@@ -30,6 +35,7 @@ import jax.numpy as jnp
 
 from ldx.errors import check_config
 from ldx.ldidp.model import LDIDP
+from ldx.ldidp.poisson import poisson
 
 SAMPLERS = ("implicit", "explicit")
 
@@ -68,9 +74,19 @@ class SamplerConfig:
 
 
 def observe(model: LDIDP, z: jax.Array, key: jax.Array, decode_noise: bool) -> jax.Array:
-    """x ~ p(x | f_theta(z)), or its mean E[x | z]. # [N, Z] -> [N, D]"""
+    """x ~ p(x | f_theta(z)), or its mean E[x | z]; one decoder call, one noise draw.
+
+    Args:
+      model: the LDIDP module.
+      z: latents. # [..., Z]
+      key: observation-noise key (unused when decode_noise is False).
+      decode_noise: sample observations (True) or return their means.
+
+    Returns:
+      Observations or their means. # [..., D]
+    """
     cfg = model.cfg
-    out = model.decode(z)  # [N, D]
+    out = model.decode(z)  # [..., D]
     if cfg.observation == "gaussian":
         noise = cfg.obs_std * jax.random.normal(key, out.shape, out.dtype)
         return out + noise if decode_noise else out
@@ -78,33 +94,48 @@ def observe(model: LDIDP, z: jax.Array, key: jax.Array, decode_noise: bool) -> j
         p = jax.nn.sigmoid(out)
         return jax.random.bernoulli(key, p).astype(out.dtype) if decode_noise else p
     rate = jnp.exp(out)
-    return jax.random.poisson(key, rate).astype(out.dtype) if decode_noise else rate
+    return poisson(key, rate).astype(out.dtype) if decode_noise else rate
 
 
-def _rollout(model: LDIDP, z0: jax.Array, keys: jax.Array, draw_z, decode_noise: bool):
-    """Shared scan: h_k, c^_k from the GRU, z_k = draw_z(mu_k, key), x_k ~ p(x | f(z_k)).
+def latent_scan(
+    model: LDIDP, z0: jax.Array, keys: jax.Array | None, draw_z, seq_len: int
+) -> jax.Array:
+    """The latent recursion: h_k, c^_k from the GRU, z_k = draw_z(mu_k, key_k), k = 1..T.
 
     Args:
       model: the LDIDP module.
       z0: initial latents. # [N, Z]
-      keys: one key per time bin. # [T]
-      draw_z: (mu_k [N, Z], key) -> z_k [N, Z].
-      decode_noise: sample observations (True) or return their means.
+      keys: one key per time bin [T], or None with draw_z ignoring its key.
+      draw_z: (mu_k [N, Z], key or None) -> z_k [N, Z].
+      seq_len: T.
 
     Returns:
-      (z, x): latents z_1..z_T [N, T, Z] and observations [N, T, D].
+      Latents z_1..z_T. # [N, T, Z]
     """
 
     def step(carry, key):
         h, z_prev = carry
-        k_z, k_x = jax.random.split(key)
-        h, c_hat = model.dynamics(h, z_prev)
-        z = draw_z(model.transition_mean(z_prev, c_hat), k_z)  # [N, Z]
-        x = observe(model, z, k_x, decode_noise)  # [N, D]
-        return (h, z), (z, x)
+        h, c_hat = model.dynamics(h, z_prev)  # [N, H], [N, Z]
+        z = draw_z(model.transition_mean(z_prev, c_hat), key)  # [N, Z]
+        return (h, z), z
 
-    _, (z, x) = jax.lax.scan(step, (model.initial_state(z0), z0), keys)
-    return jnp.swapaxes(z, 0, 1), jnp.swapaxes(x, 0, 1)
+    _, z = jax.lax.scan(step, (model.initial_state(z0), z0), keys, length=seq_len)
+    return jnp.swapaxes(z, 0, 1)
+
+
+def _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=True):
+    """Latent scan, then all T observations in one batched decode and one noise draw.
+
+    The dynamics do not depend on x, so only the latent recursion is sequential. With
+    stochastic False draw_z gets no key (no per-bin keys are made).
+
+    Returns:
+      (z, x): latents z_1..z_T [N, T, Z] and observations [N, T, D].
+    """
+    k_z, k_x = jax.random.split(key)
+    keys = jax.random.split(k_z, seq_len) if stochastic else None
+    z = latent_scan(model, z0, keys, draw_z, seq_len)  # [N, T, Z]
+    return z, observe(model, z, k_x, decode_noise)  # [N, T, D]
 
 
 def implicit_rollout(
@@ -121,7 +152,7 @@ def implicit_rollout(
             return mu
         return mu + eta * sigma * jax.random.normal(k, mu.shape, mu.dtype)
 
-    return _rollout(model, z0, jax.random.split(key, seq_len), draw_z, decode_noise)
+    return _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=eta > 0)
 
 
 def langevin(mu: jax.Array, sigma: float, key: jax.Array, steps: int, step_size: float):
@@ -153,7 +184,7 @@ def explicit_rollout(
     def draw_z(mu, k):
         return langevin(mu, sigma, k, steps, step_size)
 
-    return _rollout(model, z0, jax.random.split(key, seq_len), draw_z, decode_noise)
+    return _rollout(model, z0, key, seq_len, draw_z, decode_noise)
 
 
 def sample(model: LDIDP, cfg: SamplerConfig, key: jax.Array, num: int, seq_len: int):
