@@ -7,6 +7,12 @@ For each backbone and method it compiles `make_train_step` (one seed) and `jax.v
 S stacked TrainStates (S seeds, each with its own batch), then alternates timed blocks of the two
 in one process (so load from other processes hits both alike) and reports the median time per
 seed-step. speedup > 1 means the vmapped step trains S seeds faster than S separate runs.
+
+With --scan_probe it first times the core of a recurrent step alone: T steps of h <- tanh(h W)
+with h [B, H], for one seed and for S seeds with their own W (a batched [S, B, H] x [S, H, H]
+contraction per step, what vmap makes of the recurrent matmuls), interleaved; one JSON line per
+S with both times, their ratio and the achieved GFLOP/s. A ratio near S at equal GFLOP/s means
+the batched contraction runs as fast as the plain one and the seeds simply cost S times the work.
 """
 
 import os
@@ -21,7 +27,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import TrainStep, emit  # noqa: E402
+from benchmarks.common import TrainStep, emit, time_interleaved  # noqa: E402
 from configs.grids import cell_config, get_grid  # noqa: E402
 from ldx import compilation_cache  # noqa: E402
 from ldx.data import get_batch  # noqa: E402
@@ -33,6 +39,39 @@ _GRID = flags.DEFINE_string("grid", "cpu", "Grid whose model and batch settings 
 _STEPS = flags.DEFINE_integer("steps", 20, "Steps per timed block.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Timed blocks of each kind, interleaved.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
+_PROBE = flags.DEFINE_bool("scan_probe", False, "Also time a bare recurrent matmul scan per S.")
+
+
+def _scan_probe(num_seeds: int, batch: int = 128, hidden: int = 64, steps: int = 24) -> dict:
+    """Times T steps of h <- tanh(h W) for 1 seed vs S seeds, interleaved."""
+
+    def scan(h, w):  # h [..., B, H], w [..., H, H]
+        return jax.lax.scan(lambda c, _: (jnp.tanh(c @ w), None), h, None, length=steps)[0]
+
+    key_h, key_w = jax.random.split(jax.random.key(0))
+    h = jax.random.normal(key_h, (num_seeds, batch, hidden))
+    w = jax.random.normal(key_w, (num_seeds, hidden, hidden)) / hidden**0.5
+    fn = jax.jit(scan)
+    times = time_interleaved(
+        {
+            "one": lambda: jax.block_until_ready(fn(h[0], w[0])),
+            "many": lambda: jax.block_until_ready(fn(h, w)),
+        },
+        repeats=30,
+        warmup=3,
+    )
+    one, many = (float(np.median(times[k])) for k in ("one", "many"))
+    flops = 2 * batch * hidden * hidden * steps
+    return {
+        "benchmark": "multiseed_scan_probe",
+        "seeds": num_seeds,
+        "shape": [batch, hidden, steps],
+        "one_seed_ms": round(one * 1e3, 3),
+        "all_seeds_ms": round(many * 1e3, 3),
+        "time_ratio_vs_one_seed": round(many / one, 2),
+        "gflops_one_seed": round(flops / one / 1e9, 1),
+        "gflops_all_seeds": round(num_seeds * flops / many / 1e9, 1),
+    }
 
 
 def _setup(grid, method, backbone, num_seeds):
@@ -67,6 +106,9 @@ def main(argv):
     del argv
     compilation_cache.enable()
     grid = get_grid(_GRID.value)
+    if _PROBE.value:
+        for s in (int(v) for v in _SEEDS.value):
+            emit(_scan_probe(s), _OUT.value)
     for backbone in _BACKBONES.value:
         for method in _METHODS.value:
             for s in (int(v) for v in _SEEDS.value):
