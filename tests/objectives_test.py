@@ -318,49 +318,64 @@ def test_masking_zeroes_whole_decoder_inputs_not_targets(model_for, decode_calls
 def _psld_draws(model, x, cfg, key=KEY):
     """Redraws PSLD's indices and latents from the documented split (vi, cs, eps, prior)."""
     k_vi, k_cs, k_eps, _ = jax.random.split(key, 4)
+    n_cs = max(1, round(cfg.cs_batch_fraction * len(x)))  # the first C windows get a noisy pass
     i_vi = np.asarray(jax.random.randint(k_vi, (len(x),), 0, cfg.num_vi_steps + 1))
-    i_cs = np.asarray(jax.random.randint(k_cs, (len(x),), L - cfg.cs_window, L + 1))
+    i_cs = np.asarray(jax.random.randint(k_cs, (n_cs,), L - cfg.cs_window, L + 1))
     v = _np(model.encode(x)[0])
     i = np.concatenate([i_vi, i_cs])
-    eps = _np(jax.random.normal(k_eps, (2 * len(x), v.shape[1])))
-    z = np.sqrt(ABAR[i])[:, None] * np.concatenate([v, v]) + np.sqrt(1 - ABAR[i])[:, None] * eps
+    eps = _np(jax.random.normal(k_eps, (len(x) + n_cs, v.shape[1])))
+    v2 = np.concatenate([v, v[:n_cs]])
+    z = np.sqrt(ABAR[i])[:, None] * v2 + np.sqrt(1 - ABAR[i])[:, None] * eps
     return i_vi, i_cs, z
 
 
 @pytest.mark.parametrize(
-    "cs_bound, vi_weight",
-    [("marginal", "index"), ("none", "power"), ("constant", "index"), ("marginal_step", "index")],
+    "cs_bound, vi_weight, fraction",
+    [
+        ("marginal", "index", 1.0),
+        ("none", "power", 1.0),
+        ("constant", "index", 1.0),
+        ("marginal_step", "index", 1.0),
+        ("marginal_step", "index", 0.67),  # C = round(0.67 * 3) = 2 of the 3 windows
+        ("marginal", "power", 0.2),  # C = max(1, round(0.6)) = 1
+    ],
 )
-def test_psld_metrics_match_independent_computation(model_for, decode_calls, cs_bound, vi_weight):
-    """Given PSLD, when computing the loss, then one 2B decoder call; vi / cs / nll match NumPy."""
+def test_psld_metrics_match_independent_computation(
+    model_for, decode_calls, cs_bound, vi_weight, fraction
+):
+    """Given PSLD, when computing the loss, then one B + C decoder call; vi, cs, nll match NumPy."""
     x = 3.0 + _normal(12, B, T, D)  # far from the untrained decoder: noisy likelihood below floor
-    cfg = _objective("psld", cs_bound=cs_bound, vi_weight=vi_weight, cs_floor=-2.0)
+    cfg = _objective(
+        "psld", cs_bound=cs_bound, vi_weight=vi_weight, cs_floor=-2.0, cs_batch_fraction=fraction
+    )
     model = model_for("gru", "psld")
     _, m = _loss(cfg, model, x)
     assert len(decode_calls) == 1, "the informative and noisy passes are not one decoder call"
     (call,) = decode_calls
-    np.testing.assert_array_equal(call["x"], np.concatenate([x, x]))
+    n_cs = {1.0: B, 0.67: 2, 0.2: 1}[fraction]
+    np.testing.assert_array_equal(call["x"], np.concatenate([x, x[:n_cs]]))
     i_vi, i_cs, z = _psld_draws(model, x, cfg)
     np.testing.assert_allclose(call["z"], z, rtol=1e-5, atol=1e-5)
-    ll_vi, ll_cs = np.split(np_loglik(call["x"], call["mean"], call["logvar"]), 2)
+    ll = np_loglik(call["x"], call["mean"], call["logvar"])
+    ll_vi, ll_cs = ll[:B], ll[B:]
     w_vi = (
         ABAR[np.minimum(np.round(2 * i_vi), L).astype(int)]
         if vi_weight == "index"
         else ABAR[i_vi] ** 2
     )
-    floor = {
-        "marginal": np_loglik(x, _np(x).mean((0, 1)), np.log(_np(x).var((0, 1)) + 1e-6)),
-        "constant": np.full(B, -2.0 * T * D),
-        "none": np.full(B, -np.inf),
+    floor = {  # the floor is fitted to the whole batch, applied to the C noisy windows
+        "marginal": np_loglik(x, _np(x).mean((0, 1)), np.log(_np(x).var((0, 1)) + 1e-6))[:n_cs],
+        "constant": np.full(n_cs, -2.0 * T * D),
+        "none": np.full(n_cs, -np.inf),
         "marginal_step": -np.inf,  # floored per step below
     }[cs_bound]
     if cs_bound == "marginal_step":  # per-step SciPy log-likelihoods, each floored
         steps = scipy.stats.norm.logpdf(
             _np(call["x"][B:]), _np(call["mean"][B:]), np.exp(0.5 * _np(call["logvar"][B:]))
-        ).sum(-1)  # [B, T]
+        ).sum(-1)  # [C, T]
         marginal = scipy.stats.norm.logpdf(
             _np(x), _np(x).mean((0, 1)), np.sqrt(_np(x).var((0, 1)) + 1e-6)
-        ).sum(-1)  # [B, T]
+        ).sum(-1)[:n_cs]  # [C, T]
         assert np.any(steps < marginal), "the floor does not bind: the case tests nothing"
         ll_cs = np.maximum(steps, marginal).sum(-1)
     if cs_bound not in ("none", "marginal_step"):
