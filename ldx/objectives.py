@@ -35,10 +35,11 @@ nothing. "marginal" floors the whole window's log-likelihood instead; a decoder
 can then meet the floor by failing only the first steps of a noisy pass (where
 z matters most) while its later steps ignore z, which is what LD-like collapse
 at late steps looked like in docs/dependency_analysis.md. The two decoder passes
-(informative and noisy z) run as one batched call. By default every window gets
-both passes (B + B decoder rows); `cs_batch_fraction` < 1 estimates L_CS on the
-first C = fraction * B windows of the (randomly drawn) batch only: the same
-expected loss with more variance, and B + C decoder rows.
+(informative and noisy z) run as one batched call of B + C rows: L_CS is
+estimated on the first C = cs_batch_fraction * B windows of the (randomly drawn)
+batch, the same expected loss as giving every window both passes (fraction 1,
+the paper's estimator) with more variance. The default 0.25 makes a PSLD step
+cost about an LD step; docs/dependency_analysis.md compares it with 1.0.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class ObjectiveConfig:
     cs_weight: float = 1.0
     cs_bound: str = "marginal_step"
     cs_floor: float = 0.0
-    cs_batch_fraction: float = 1.0
+    cs_batch_fraction: float = 0.25
 
     def __post_init__(self):
         check_config(
