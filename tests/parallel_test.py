@@ -152,10 +152,15 @@ def test_sampling_is_split_over_devices(eight):
 
 # --- Two processes: JAX's distributed runtime on a loopback coordinator. --------------------
 
-TWO = [  # The smoke run: 6 steps, checkpoints at 3 and 6.
+# The smoke run, long enough (40 steps, checkpoints at 20 and 40) that a SIGTERM sent after
+# step 2 always arrives well before the end, however fast the machine.
+NUM_STEPS, CHECKPOINT_EVERY = 40, 20
+TWO = [
     "--config=configs/default.py:smoke",
     "--config.train.log_every=1",
     "--config.train.sample_after=False",
+    f"--config.train.num_steps={NUM_STEPS}",
+    f"--config.train.checkpoint_every={CHECKPOINT_EVERY}",
 ]
 
 
@@ -223,22 +228,23 @@ def test_two_processes_train_preempt_resume_and_checkpoint_once(tmp_path):
         codes = _wait_all(procs, logs)
     outputs = [open(g).read() for g in logs]
     assert codes == [143, 143], [o[-3000:] for o in outputs]
-    stops = {int(re.search(r"after step (\d+) of 6", o).group(1)) for o in outputs}
+    stops = {int(re.search(rf"after step (\d+) of {NUM_STEPS}", o).group(1)) for o in outputs}
     assert len(stops) == 1, stops
     (stop,) = stops
     assert checkpoint_manager(workdir, create=False).latest_step() == stop
 
     codes = _wait_all(_start_two(workdir, logs), logs)
     assert codes == [0, 0], [open(g).read()[-3000:] for g in logs]
-    steps = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
-    assert steps == sorted({"3", str(stop), "6"}), steps
-    assert [r["step"] for r in read_metrics(workdir)] == list(range(1, 7))
+    steps = sorted(os.listdir(os.path.join(workdir, "checkpoints")), key=int)
+    assert steps == sorted({str(stop), str(CHECKPOINT_EVERY), str(NUM_STEPS)}, key=int), steps
+    assert [r["step"] for r in read_metrics(workdir)] == list(range(1, NUM_STEPS + 1))
 
     config = get_config("smoke")
     config.train.sample_after = False
+    config.train.num_steps, config.train.checkpoint_every = NUM_STEPS, CHECKPOINT_EVERY
     reference = train(config, str(tmp_path / "one"))
     state = load_run(workdir).state
-    assert int(state.step) == 6
+    assert int(state.step) == NUM_STEPS
     np.testing.assert_allclose(state.params, reference.params, atol=1e-5, rtol=0)
     np.testing.assert_allclose(state.ema_params, reference.ema_params, atol=1e-5, rtol=0)
     assert float(np.max(np.abs(reference.params))) > 0.1
