@@ -8,16 +8,26 @@ with m[:, t, 0] on z and m[:, t, j] on x[j-1], the latents, the series, per-t cu
 `series.png` (one series with its global and first-order local bars per t), `average.png`
 (means over the N series with 3-sigma bands) and `summary.json`. Ordered or shuffled
 windows follow the run's config.data.shuffle_time.
+
+Completeness (sum_j m[t, j] = 1) checks the quadrature: `summary.json` records the largest
+error and the share of (series, t) cells above 1e-2, and a warning asks for more --num_points
+when any cell is above it.
 """
 
 import json
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from launch import common
 from ldx.dependency import RULES
-from ldx.dependency_report import OUTPUTS, SOURCES, measure_run, save_report
+from ldx.dependency_report import (
+    COMPLETENESS_TOL,
+    OUTPUTS,
+    SOURCES,
+    measure_run,
+    save_report,
+)
 from ldx.errors import LdxError
 from ldx.train import load_run
 
@@ -53,6 +63,15 @@ def main(argv):
     )
     save_report(report, folder)
     print(json.dumps(report.info))
+    if report.info["unconverged_fraction"] > 0:
+        logging.warning(
+            "%.1f%% of the (series, t) measures miss completeness by more than %g (max %.3g): "
+            "the quadrature has not converged, so the curves are unreliable; rerun with more "
+            "--num_points (sharp decoders, e.g. an LSTM under a strong L_CS, needed 512).",
+            100 * report.info["unconverged_fraction"],
+            COMPLETENESS_TOL,
+            report.info["max_completeness_error"],
+        )
 
 
 if __name__ == "__main__":

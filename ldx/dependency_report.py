@@ -149,6 +149,9 @@ def curves(m: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+COMPLETENESS_TOL = 1e-2  # |sum_j m[t, j] - 1| above this: the quadrature has not converged.
+
+
 def measure_run(
     run,
     source: str = "model",
@@ -180,6 +183,7 @@ def measure_run(
         "local1_mean": float(np.nanmean(c["local1_mean"])),
         "local1_last": float(c["local1_mean"][-1]),
         "max_completeness_error": float(np.max(completeness)),
+        "unconverged_fraction": float(np.mean(completeness > COMPLETENESS_TOL)),
     }
     return Report(m=m, z=z, x=x, info=info)
 

@@ -267,6 +267,23 @@ def test_launch_dependency_on_generated_series(workdir, run):
     assert os.path.getmtime(os.path.join(folder, "measures.npz")) == before
 
 
+def test_launch_dependency_flags_an_unconverged_quadrature(workdir, tmp_path):
+    # Given one midpoint (--num_points=1), too coarse for the smoke GRU; then summary.json
+    # records the share of (series, t) cells whose rows miss completeness by more than 1e-2
+    # (recomputed here from measures.npz) and the app warns about it; 64 points: none, no warning.
+    for points, coarse in ((1, True), (64, False)):
+        out = str(tmp_path / f"s{points}")
+        args = ("--num_samples=6", f"--num_points={points}", "--rule=riemann", f"--output={out}")
+        result = run_app("dependency", f"--workdir={workdir}", *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(os.path.join(out, "summary.json")) as f:
+            fraction = json.load(f)["unconverged_fraction"]
+        with np.load(os.path.join(out, "measures.npz")) as f:
+            expected = np.mean(np.abs(f["m"].sum(-1) - 1.0) > 1e-2)
+        assert fraction == pytest.approx(expected) and (fraction > 0) == coarse, fraction
+        assert ("has not converged" in result.stderr) == coarse
+
+
 def test_data_source_encodes_test_windows(run):
     # Given --source=data; then the series are distinct test windows and z their encodings.
     z, x = latents_and_series(run, "data", 6, seed=3)
