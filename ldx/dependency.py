@@ -243,13 +243,15 @@ def _grad_terms(fn, z, x, u, step, s):
 
 
 def summarize(m: jax.Array) -> dict[str, jax.Array]:
-    """Scalar summaries of m [B, T, T + 1]: means over series (and over t where not `_last`)."""
+    """Scalar summaries of m [B, T, T + 1]: means over series (and over t where not `_last`),
+    and the largest completeness error |sum_j m[t, j] - 1| (the quadrature's accuracy)."""
     g, loc = global_dependency(m), local_dependency(m, 1)  # [B, T], [B, T]
     return {
         "dependency_global": jnp.nanmean(g),
         "dependency_global_last": jnp.nanmean(g[:, -1]),
         "dependency_local1": jnp.nanmean(loc),
         "dependency_local1_last": jnp.nanmean(loc[:, -1]),
+        "dependency_completeness_error": jnp.max(jnp.abs(jnp.sum(m, -1) - 1.0)),
     }
 
 

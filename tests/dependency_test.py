@@ -136,6 +136,26 @@ def test_helpers_index_the_measure():
         local_dependency(m, 0)
 
 
+def test_summarize_by_hand():
+    # Given two series of T = 2 steps whose rows are set by hand; then the summaries are the
+    # hand-computed means and the largest |row sum - 1|.
+    m = jnp.array(
+        [
+            [[1.0, 0.0, 0.0], [0.7, 0.3, 0.0]],  # complete rows
+            [[1.0, 0.0, 0.0], [0.2, 0.5, 0.0]],  # last row sums to 0.7: error 0.3
+        ]
+    )
+    got = {k: float(v) for k, v in summarize(m).items()}
+    want = {
+        "dependency_global": (1.0 + 0.7 + 1.0 + 0.2) / 4,
+        "dependency_global_last": (0.7 + 0.2) / 2,
+        "dependency_local1": (0.3 + 0.5) / 2,  # t = 0 has no past: NaN, left out
+        "dependency_local1_last": (0.3 + 0.5) / 2,
+        "dependency_completeness_error": 0.3,
+    }
+    assert got == pytest.approx(want, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
