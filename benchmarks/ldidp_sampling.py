@@ -15,7 +15,8 @@ and only the times are meaningful.
 Two further lines locate the time: `ldidp_sampling_parts` (each sampler's latent scan alone, x
 dropped so that XLA removes the decoding, and the shared decoder + observation noise on all
 [N, T, Z] latents) and, for Poisson models, `ldidp_poisson` (ldx's inversion sampler vs
-`jax.random.poisson` on the rates of one sampling call, N T D draws).
+`jax.random.poisson` on the rates of one sampling call, N T D draws; with
+--poisson_max_rates=30,60 also ldx's sampler at those inversion limits).
 """
 
 import dataclasses
@@ -43,6 +44,9 @@ _MMD_BIN = flags.DEFINE_integer("mmd_bin", None, "Bins summed before the MMD (de
 _MMD_SEEDS = flags.DEFINE_integer("mmd_seeds", 3, "Sampling seeds averaged in the MMD.")
 _NOISE = flags.DEFINE_bool(
     "decode_noise", True, "Draw x ~ p(x | z) (True) or time latents plus observation means."
+)
+_MAX_RATES = flags.DEFINE_list(
+    "poisson_max_rates", [], "Also time ldx's Poisson sampler with these inversion limits."
 )
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdir"])
@@ -73,16 +77,23 @@ def _parts(model, samplers, seq_len, data_name):
 
 
 def _poisson_speed(model, z, data_name):
-    """Emits median seconds of ldx's Poisson sampler and of jax.random.poisson on exp(f(z))."""
+    """Emits median seconds of ldx's Poisson sampler (at its default and at each
+    --poisson_max_rates) and of jax.random.poisson on exp(f(z))."""
     rate = jnp.exp(model.decode(z))  # [N, T, D]
     fns = {
         "inversion": jax.jit(lambda key: poisson(key, rate)),
         "jax": jax.jit(lambda key: jax.random.poisson(key, rate)),
     }
+    for m in _MAX_RATES.value:
+        fns[f"inversion_max_rate{m}"] = jax.jit(
+            lambda key, m=float(m): poisson(key, rate, max_rate=m)
+        )
     times = time_interleaved({n: _block(f) for n, f in fns.items()}, _REPEATS.value, _WARMUP.value)
-    inv, ref = float(np.median(times["inversion"])), float(np.median(times["jax"]))
+    median = {n: float(np.median(t)) for n, t in times.items()}
+    inv, ref = median["inversion"], median["jax"]
     record = {"num_draws": int(rate.size), "max_rate": float(rate.max())}
     record |= {"inversion_median_s": inv, "jax_median_s": ref, "speedup": ref / inv}
+    record |= {f"{n}_median_s": t for n, t in median.items() if n.startswith("inversion_max")}
     emit({"benchmark": "ldidp_poisson", "data": data_name, **record}, _OUT.value)
 
 

@@ -242,6 +242,11 @@ def _grad_terms(fn, z, x, u, step, s):
     return jnp.concatenate([jnp.vdot(gz, z)[None], jnp.sum(gx * x, -1)])
 
 
+def completeness_error(m: jax.Array) -> jax.Array:
+    """|sum_j m[t, j] - 1|, the quadrature's error on each step: [B, T, T + 1] -> [B, T]."""
+    return jnp.abs(jnp.sum(m, -1) - 1.0)
+
+
 def summarize(m: jax.Array) -> dict[str, jax.Array]:
     """Scalar summaries of m [B, T, T + 1]: means over series (and over t where not `_last`),
     and the largest completeness error |sum_j m[t, j] - 1| (the quadrature's accuracy)."""
@@ -251,7 +256,7 @@ def summarize(m: jax.Array) -> dict[str, jax.Array]:
         "dependency_global_last": jnp.nanmean(g[:, -1]),
         "dependency_local1": jnp.nanmean(loc),
         "dependency_local1_last": jnp.nanmean(loc[:, -1]),
-        "dependency_completeness_error": jnp.max(jnp.abs(jnp.sum(m, -1) - 1.0)),
+        "dependency_completeness_error": jnp.max(completeness_error(m)),
     }
 
 

@@ -24,6 +24,7 @@ from absl import logging
 
 from ldx.dependency import (
     RULES,
+    completeness_error,
     decoder_fn,
     dependency_measures,
     global_dependency,
@@ -166,7 +167,7 @@ def measure_run(
     z, x = latents_and_series(run, source, num, seed, use_ema)
     m = measures(run, z, x, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed)
     c = curves(m)
-    completeness = np.abs(np.sum(m, -1) - 1.0)  # [N, T]
+    completeness = np.asarray(completeness_error(m))  # [N, T]
     info = {
         "workdir": os.path.abspath(run.workdir),
         "method": run.config.method,

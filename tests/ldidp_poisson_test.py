@@ -82,6 +82,24 @@ def test_few_large_rates_take_the_gathered_branch():
         assert stat < scipy.stats.chi2.ppf(1 - 1e-6, df), (rate, stat, df)
 
 
+def test_max_rate_moves_the_inversion_limit():
+    """Given max_rate=30, rate 45 takes the jax.random.poisson path and still matches its pmf;
+    given a limit outside [0, 80] (exp(-rate) would leave float32's normal range), an error."""
+    draws = np.asarray(
+        poisson_lib.poisson(jax.random.key(7), jnp.full((200_000,), 45.0), max_rate=30.0)
+    )
+    stat, df = _chi_square(draws, 45.0)
+    assert stat < scipy.stats.chi2.ppf(1 - 1e-6, df), (stat, df)
+    rates = jnp.full((1000,), 45.0)  # same key and shape: the two paths give other draws
+    low = poisson_lib.poisson(jax.random.key(8), rates, max_rate=30.0)
+    assert not np.array_equal(
+        np.asarray(low), np.asarray(poisson_lib.poisson(jax.random.key(8), rates))
+    )
+    for bad in (-1.0, 90.0):
+        with pytest.raises(ValueError, match="max_rate"):
+            poisson_lib.poisson(jax.random.key(0), jnp.ones(3), max_rate=bad)
+
+
 def test_shape_dtype_and_key_determinism():
     """Given the same key twice, then the same counts; another key, other counts; rate 0 -> 0."""
     rates = jnp.linspace(0.0, 8.0, 60).reshape(3, 4, 5)

@@ -27,9 +27,8 @@ stops there and returns that k, an event of probability ~1e-7 (for rate 30 at k 
 
 Why 60: a single element above the threshold costs a gathered `jax.random.poisson` call (a
 rejection loop), while inversion up to rate 60 only lengthens the shared search by a few
-passes. On the 10^6 rates of one sampling call of the trained spike model (max rate 59.8; a
-one-off probe, medians of 15) the draw took 1.6 ms with the threshold at 30 and 0.56 ms at 60
-on an H100; on 2 CPU cores, for a smoke-trained model (max rate 54), 49 ms and 42 ms.
+passes. `benchmarks.ldidp_sampling --poisson_max_rates=30,60` times both on the rates of one
+sampling call of a trained spike model (benchmarks/results/ldidp/results.md).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 INVERSION_MAX_RATE = 60.0  # Elements with larger rates are drawn by jax.random.poisson.
+LIMIT_MAX_RATE = 80.0  # Largest allowed max_rate: exp(-rate) stays a normal float32 (> 1e-38).
 LARGE_BUFFER = 4096  # Elements above it per call that are gathered for jax.random.poisson.
 MAX_ITERS = 1000  # Safety cap on k (only NaN rates reach it; rates <= 60 stop by k ~ 200).
 UNROLL = 8  # Search steps per while-loop pass: one fused pass over memory per 8 values of k.
@@ -71,7 +71,7 @@ def _inversion(u: jax.Array, rate: jax.Array) -> jax.Array:
 
 
 def _draw_large(key: jax.Array, rate: jax.Array, small: jax.Array, x: jax.Array) -> jax.Array:
-    """Fills the elements with rate > INVERSION_MAX_RATE from jax.random.poisson. # [...]
+    """Fills the elements not in `small` (rate > max_rate) from jax.random.poisson. # [...]
 
     Up to LARGE_BUFFER such elements are gathered into a fixed-size buffer, so the rejection
     sampler runs on that buffer, not on the whole array; more than that takes the whole array.
@@ -92,25 +92,30 @@ def _draw_large(key: jax.Array, rate: jax.Array, small: jax.Array, x: jax.Array)
     return jax.lax.cond(jnp.sum(~small) > cap, whole, gathered)
 
 
-def poisson(key: jax.Array, rate: jax.Array, dtype=jnp.int32) -> jax.Array:
+def poisson(
+    key: jax.Array, rate: jax.Array, dtype=jnp.int32, max_rate: float = INVERSION_MAX_RATE
+) -> jax.Array:
     """Exact Poisson(rate) draws, one per element. # [...] -> [...]
 
-    Elements with rate <= INVERSION_MAX_RATE are drawn by inversion, the others (if any) by
+    Elements with rate <= max_rate are drawn by inversion, the others (if any) by
     jax.random.poisson with an independent key.
 
     Args:
       key: a PRNG key; the same key and rates give the same draws.
       rate: non-negative rates (means). # [...]
       dtype: integer dtype of the result.
+      max_rate: largest rate drawn by inversion, in [0, LIMIT_MAX_RATE] (a Python float).
 
     Returns:
       Counts with rate's shape; 0 where rate == 0.
     """
+    if not 0.0 <= max_rate <= LIMIT_MAX_RATE:
+        raise ValueError(f"poisson: max_rate={max_rate} must be in [0, {LIMIT_MAX_RATE}].")
     rate = jnp.asarray(rate, jnp.float32)
     if rate.size == 0:
         return jnp.zeros(rate.shape, dtype)
     k_u, k_large = jax.random.split(key)
-    small = rate <= INVERSION_MAX_RATE
+    small = rate <= max_rate
     u = jax.random.uniform(k_u, rate.shape, rate.dtype)
     x = _inversion(u, jnp.where(small, rate, 0.0)).astype(dtype)
     return jax.lax.cond(jnp.any(~small), lambda: _draw_large(k_large, rate, small, x), lambda: x)
