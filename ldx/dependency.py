@@ -203,6 +203,22 @@ def decoder_fn(model) -> DecoderFn:
     return fn
 
 
+def with_z_baseline(fn: DecoderFn, z0: jax.Array) -> DecoderFn:
+    """fn shifted to u = z - z0: measure it on (z - z0, x) for the baseline (z0, 0).
+
+    `dependency_measures(with_z_baseline(fn, z0), z - z0, x)` integrates along the path
+    from (z0, 0) to (z, x) instead of from all zeros. With z0 a code the decoder reads as
+    one (e.g. the mean code), z is credited only for what tells its code from z0, not for
+    moving the decoder out of the state it takes on a non-code such as z = 0
+    (docs/dependency_analysis.md, fifth session).
+    """
+
+    def shifted(u: jax.Array, x: jax.Array) -> jax.Array:
+        return fn(z0 + u, x)
+
+    return shifted
+
+
 def dependency_measures_loop(
     fn: DecoderFn,
     z: jax.Array,

@@ -19,6 +19,7 @@ from ldx.dependency import (
     local_dependency,
     quadrature,
     summarize,
+    with_z_baseline,
 )
 from ldx.dependency_report import latents_and_series, measures
 from ldx.errors import LdxError
@@ -39,11 +40,15 @@ def inputs(key=0, batch=B, latent=4):
     return jax.random.normal(kz, (batch, latent)), jax.random.uniform(kx, (batch, T, D))
 
 
-@pytest.mark.parametrize("rule", ["riemann", "gauss_legendre", "monte_carlo"])
-def test_linear_decoder_matches_closed_form(rule):
+@pytest.mark.parametrize(
+    "rule, shifted",
+    [("riemann", False), ("gauss_legendre", False), ("monte_carlo", False), ("riemann", True)],
+)
+def test_linear_decoder_matches_closed_form(rule, shifted):
     # Given h_t = A z + sum_{i<t} W[t, i] x_i + c, the integrand is constant along the path,
     # so every rule with any S gives m_{t,0} = <d_t, A z> / |d_t|^2 and
     # m_{t,j} = <d_t, W[t, j-1] x_{j-1}> / |d_t|^2 with d_t = h_t - c.
+    # With z's baseline at z0 (with_z_baseline), A z becomes A (z - z0) and c becomes c + A z0.
     ka, kw, kc = jax.random.split(jax.random.key(1), 3)
     a = np.asarray(jax.random.normal(ka, (H, Z)))
     w = (
@@ -56,12 +61,14 @@ def test_linear_decoder_matches_closed_form(rule):
     def fn(z1, x1):
         return a @ z1 + jnp.einsum("tihd,id->th", w, x1) + c
 
-    m = dependency_measures(fn, z, x, num_points=3, rule=rule, key=jax.random.key(0))
+    z0 = 0.5 + np.asarray(inputs(3, latent=Z)[0][0]) if shifted else np.zeros(Z, np.float32)
+    f = with_z_baseline(fn, jnp.asarray(z0)) if shifted else fn
+    m = dependency_measures(f, z - z0, x, num_points=3, rule=rule, key=jax.random.key(0))
     z, x = np.asarray(z), np.asarray(x)
     expected = np.zeros((B, T, T + 1))
     for b in range(B):
         for t in range(T):
-            parts = [a @ z[b]] + [w[t, i] @ x[b, i] for i in range(t)]
+            parts = [a @ (z[b] - z0)] + [w[t, i] @ x[b, i] for i in range(t)]
             d = np.sum(parts, axis=0)
             expected[b, t, : t + 1] = [p @ d / (d @ d) for p in parts]
     np.testing.assert_allclose(m, expected, atol=1e-5)
