@@ -97,6 +97,7 @@ def main(argv):
         )
         record[f"baseline {name}"] = dep = {
             "global_last": float(global_dependency(m)[:, -1].mean()),
+            "global_mean": float(global_dependency(m).mean()),
             "local1_last": float(local_dependency(m)[:, -1].mean()),
             "max_completeness_error": float(completeness_error(m).max()),
         }
