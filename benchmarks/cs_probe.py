@@ -32,7 +32,9 @@ from ldx.dependency import (
 from ldx.objectives import gaussian_loglik_steps, marginal_loglik
 from ldx.train.checkpoint import load_run
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A trained PSLD run.", required=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "A trained run (PSLD, or LD for reference).", required=True
+)
 _NUM = flags.DEFINE_integer("num_windows", 512, "Training windows to score.")
 _STEPS = flags.DEFINE_list("noise_steps", ["500", "950"], "Diffusion steps i of the noise rows.")
 _IG_WINDOWS = flags.DEFINE_integer("ig_windows", 128, "Windows whose dependency is measured.")
@@ -50,6 +52,12 @@ def main(argv):
     v, _ = model.encode(x)
     eps = jax.random.normal(jax.random.key(0), v.shape)
     abar = exp.schedule.alpha_bars
+    steps = [int(i) for i in _STEPS.value]
+    if not all(0 <= i < len(abar) for i in steps) or _IG_WINDOWS.value < 1:
+        raise app.UsageError(
+            f"--noise_steps must lie in [0, {len(abar) - 1}] and --ig_windows be >= 1; "
+            f"got {_STEPS.value} and {_IG_WINDOWS.value}."
+        )
 
     def diffused(code, i):
         return jnp.sqrt(abar[i]) * code + jnp.sqrt(1.0 - abar[i]) * eps
@@ -58,7 +66,7 @@ def main(argv):
         "own code": v,
         "own code, z^50": diffused(v, 50),
         "another window's code": v[rng.permutation(len(v))],
-        **{f"noise z^{i}": diffused(v, int(i)) for i in _STEPS.value},
+        **{f"noise z^{i}": diffused(v, i) for i in steps},
         "z = 0": jnp.zeros_like(v),
     }
     floor = np.asarray(marginal_loglik(x, per_step=True))  # [N, T]
@@ -66,11 +74,11 @@ def main(argv):
     rows.update(
         {k: np.asarray(gaussian_loglik_steps(x, *model.decode(z, x))) for k, z in latents.items()}
     )
+    saturated = float((jnp.abs(v) > 0.99).mean())  # how far a code is from z = 0
+    print(f"share of code coordinates beyond +-0.99: {saturated:.2f}")
     print(
         f"{'decoder reads':30s} {'t=0':>8s} {'t=1':>8s} {'t=T-1':>8s} {'window':>9s}  above floor"
     )
-    saturated = float((jnp.abs(v) > 0.99).mean())  # how far a code is from z = 0
-    print(f"share of code coordinates beyond +-0.99: {saturated:.2f}")
     record = {
         "benchmark": "cs_probe",
         "workdir": _WORKDIR.value,
@@ -102,7 +110,7 @@ def main(argv):
             "max_completeness_error": float(completeness_error(m).max()),
         }
         print(
-            f"dependency at t=T-1, z baseline {name}: "
+            f"dependency, z baseline {name}: "
             + ", ".join(f"{k} {val:.3f}" for k, val in dep.items())
         )
     emit(record, _OUT.value)
