@@ -37,8 +37,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.num_heads = 4  # Transformer attention heads.
     config.model.pooling = "last"  # Encoder summary: last | mean.
     config.model.bound = "tanh"  # PSLD code bound: tanh | l2 | none.
-    config.model.logvar_min = -8.0  # Decoder log-variance bounds.
+    # Decoder log-variance bounds. -14 (sigma 1e-3 on the [0, 1] scale) leaves room for the
+    # small one-step noise of smooth series; at -8 (sigma 0.018) most steps sat at the bound and
+    # samples jittered (docs/quality.md).
+    config.model.logvar_min = -14.0
     config.model.logvar_max = 2.0
+    # Rank r of the decoder's cross-feature noise coupling, Sigma_t = S (I + U U^T) S; 0 draws
+    # each feature's noise independently (ldx/nn/decoders.py, GaussianHead).
+    config.model.noise_rank = 0
     config.model.unet_channels = (16, 32)  # U-net channels per level.
     config.model.unet_emb = 32  # U-net step-embedding width.
 
@@ -73,6 +79,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # noisier L_CS. 0.25 trains ~1.4x faster on CPU with the same dependency and comparable
     # sample scores on stocks and ETTh1 (docs/dependency_analysis.md, "Follow-up").
     config.objective.cs_batch_fraction = 0.25
+    # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
+    # in normalised units; 0 is plain teacher forcing (see ldx/objectives.py, noisy_inputs).
+    config.objective.input_noise = 0.0
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 2000

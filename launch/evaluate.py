@@ -2,6 +2,14 @@
 
     python -m launch.evaluate --workdir=/tmp/ldx
     python -m launch.evaluate --workdir=/tmp/ldx --num_windows=500 --repeats=3 --overwrite
+    python -m launch.evaluate --workdir=/tmp/ldx --protocol=diffusion_ts
+
+`--protocol=heldout` (the default, below) is ldx's own protocol; `--protocol=diffusion_ts` is the
+published one of Diffusion-TS's tables (ldx/published.py: every window as the reference, the
+scaler of the whole series, Sines unscaled, as many generated windows, 2000/5000 scorer steps x
+5 repeats, 95% intervals, subset correlational score, the "Original" predictive floor) and
+writes <workdir>/eval_diffusion_ts/ instead; there `--num_windows` caps the reference set only
+when given (0 = every window).
 
 Metrics (ldx.metrics) on the [0, 1] per-feature scale of the training split, for N generated
 windows and, as the floor, N real training windows, each against N held-out test windows.
@@ -27,12 +35,19 @@ from absl import app, flags
 from launch import common
 from ldx.errors import LdxError
 from ldx.evaluation import EvalConfig, evaluate_run
+from ldx import published
 from ldx.ldidp import evaluation as ldidp_evaluation
 from ldx.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
-_NUM = flags.DEFINE_integer("num_windows", 1000, "Windows per set (capped by the test split).")
+_PROTOCOL = flags.DEFINE_enum(
+    "protocol", "heldout", list(published.PROTOCOLS), "heldout (ldx's) or diffusion_ts (published)."
+)
+_NUM = flags.DEFINE_integer(
+    "num_windows", None, "Windows per set (heldout: default 1000, capped by the test split; "
+    "diffusion_ts: default 0 = every window)."
+)
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Repeats of the learned metrics.")
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU Adam steps.")
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU Adam steps.")
@@ -51,11 +66,14 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    out = os.path.join(_WORKDIR.value, "eval")
+    heldout = _PROTOCOL.value == "heldout"
+    out = os.path.join(_WORKDIR.value, "eval" if heldout else f"eval_{_PROTOCOL.value}")
     if os.path.exists(out) and not _OVERWRITE.value:
         raise LdxError(f"{out} exists; pass --overwrite to replace it.")
+    if not heldout:
+        return _published(out)
     cfg = EvalConfig(  # validates the flags before any work
-        num_windows=_NUM.value,
+        num_windows=1000 if _NUM.value is None else _NUM.value,
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
         pred_iterations=_PRED.value,
@@ -88,6 +106,37 @@ def main(argv):
         samples=scaler.inverse_transform(fake),
         samples_normalized=fake,
     )
+    _finish(out, tmp, results, report)
+
+
+def _published(out: str) -> None:
+    cfg = published.PublishedConfig(
+        num_windows=_NUM.value or 0,
+        repeats=_REPEATS.value,
+        disc_iterations=_DISC.value,
+        pred_iterations=_PRED.value,
+        seed=_SEED.value,
+    )
+    run = load_run(_WORKDIR.value)
+    if run.config.method == "ldidp":
+        raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    results, fake = published.evaluate_run(
+        run, cfg, progress=lambda what: print(f"evaluate: {what} ...", flush=True)
+    )
+    scaler = run.experiment.dataset.scaler
+    np.savez(
+        os.path.join(tmp, "samples.npz"),
+        samples=scaler.inverse_transform(fake),
+        samples_normalized=fake,
+    )
+    _finish(out, tmp, results, published.markdown(results))
+
+
+def _finish(out: str, tmp: str, results: dict, report: str) -> None:
+    """Writes metrics.json and report.md into tmp, then swaps tmp in for out."""
     write_json(os.path.join(tmp, "metrics.json"), results)
     with open(os.path.join(tmp, "report.md"), "w") as f:
         f.write(report)
@@ -97,6 +146,7 @@ def main(argv):
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+    print(f"evaluate: wrote {out}/metrics.json, report.md and samples.npz", flush=True)
 
 
 if __name__ == "__main__":

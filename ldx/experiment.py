@@ -58,6 +58,7 @@ class Experiment:
     objective: ObjectiveConfig
     schedule: Schedule
     sampler: SamplerConfig
+    data_config: DataConfig | None = None  # how `dataset` was built (e.g. for other protocols)
 
     def init_model(self) -> LatentDiffusionModel:
         return LatentDiffusionModel(self.model, rngs=nnx.Rngs(self.seed))
@@ -80,7 +81,8 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
         return build_ldidp(config)
     if config.method not in METHODS:
         raise ConfigError(f"config.method={config.method!r} is not one of {(*METHODS, 'ldidp')}.")
-    dataset = build_dataset(typed(DataConfig, config.data, "data", seed=config.seed))
+    data_config = typed(DataConfig, config.data, "data", seed=config.seed)
+    dataset = build_dataset(data_config)
     model = typed(
         ModelConfig,
         config.model,
@@ -102,4 +104,4 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
         "sample",
         stop_max=objective.num_vi_steps if config.method == "psld" else 0,
     )
-    return Experiment(config.seed, dataset, model, objective, schedule, sampler)
+    return Experiment(config.seed, dataset, model, objective, schedule, sampler, data_config)

@@ -43,6 +43,8 @@ class ModelConfig:
         in (-1, 1)), "l2" (scaled to norm sqrt(Z), unit RMS) or "none".
       logvar_min: lower bound of the decoder's log-variance.
       logvar_max: upper bound of the decoder's log-variance.
+      noise_rank: r, rank of the decoder's cross-feature noise coupling (0 = diagonal Gaussian;
+        see `ldx.nn.decoders.GaussianHead`).
       unet_channels: channels per U-net level.
       unet_emb: width of the U-net step embedding.
     """
@@ -57,8 +59,9 @@ class ModelConfig:
     skip_z: bool = False
     posterior: str = "gaussian"
     bound: str = "tanh"
-    logvar_min: float = -8.0
+    logvar_min: float = -14.0
     logvar_max: float = 2.0
+    noise_rank: int = 0
     unet_channels: tuple[int, ...] = (32, 64)
     unet_emb: int = 64
 
@@ -69,6 +72,7 @@ class ModelConfig:
             "model",
             dict(backbone=BACKBONES, posterior=POSTERIORS, bound=BOUNDS, pooling=POOLINGS),
             ("features", "latent_dim", "width", "num_layers", "num_heads", "unet_emb"),
+            conditions=(("noise_rank", self.noise_rank >= 0, ">= 0"),),
         )
         levels = len(self.unet_channels)
         if not levels or self.latent_dim % 2 ** (levels - 1):
@@ -113,6 +117,7 @@ class LatentDiffusionModel(nnx.Module):
             cfg.num_heads,
             cfg.skip_z,
             (cfg.logvar_min, cfg.logvar_max),
+            cfg.noise_rank,
             rngs=rngs,
         )
         self.prior = UNet1D(cfg.latent_dim, cfg.unet_channels, cfg.unet_emb, rngs=rngs)

@@ -85,6 +85,7 @@ class ObjectiveConfig:
     cs_bound: str = "marginal_step"
     cs_floor: float = 0.0
     cs_batch_fraction: float = 0.25
+    input_noise: float = 0.0
 
     def __post_init__(self):
         check_config(
@@ -102,19 +103,44 @@ class ObjectiveConfig:
                 ("num_vi_steps", self.num_vi_steps >= 0, ">= 0"),
                 ("cs_window", self.cs_window >= 0, ">= 0"),
                 ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
+                ("input_noise", self.input_noise >= 0, ">= 0"),
             ),
         )
 
 
-def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
-    """Per-window log N(x; mean, diag exp(logvar)), summed over T and D: [..., T, D] -> [...]."""
-    return gaussian_loglik_steps(x, mean, logvar).sum(axis=-1)
+def gaussian_loglik(
+    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
+) -> jax.Array:
+    """Per-window log N(x; mean, Sigma), summed over T: [..., T, D] -> [...]."""
+    return gaussian_loglik_steps(x, mean, logvar, factor).sum(axis=-1)
 
 
-def gaussian_loglik_steps(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Array:
-    """Per-step log N(x_t; mean_t, diag exp(logvar_t)), summed over D: [..., T, D] -> [..., T]."""
-    ll = -0.5 * (LOG_2PI + logvar + jnp.square(x - mean) * jnp.exp(-logvar))
-    return ll.sum(axis=-1)
+def gaussian_loglik_steps(
+    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
+) -> jax.Array:
+    """Per-step log N(x_t; mean_t, Sigma_t): [..., T, D] -> [..., T].
+
+    Sigma_t = diag(exp(logvar_t)) without `factor`; with factor U [..., T, D, r] it is
+    S (I + U U^T) S, S = diag(exp(logvar_t / 2)) (the decoder head's low-rank form). With
+    y = S^-1 (x - mean) and C = I_r + U^T U, the matrix determinant lemma and Woodbury give
+
+        log det Sigma = sum(logvar) + log det C,
+        (x - mean)^T Sigma^-1 (x - mean) = y^T y - (U^T y)^T C^-1 (U^T y),
+
+    an O(D r^2 + r^3) evaluation instead of O(D^3).
+    """
+    y = (x - mean) * jnp.exp(-0.5 * logvar)  # [..., T, D]
+    quad = jnp.square(y).sum(axis=-1)
+    logdet = logvar.sum(axis=-1)
+    if factor is not None:
+        rank = factor.shape[-1]
+        cap = jnp.eye(rank, dtype=y.dtype) + jnp.einsum("...dr,...ds->...rs", factor, factor)
+        chol = jnp.linalg.cholesky(cap)  # [..., T, r, r]
+        uy = jnp.einsum("...dr,...d->...r", factor, y)  # [..., T, r]
+        w = jax.scipy.linalg.solve_triangular(chol, uy[..., None], lower=True)[..., 0]
+        quad = quad - jnp.square(w).sum(axis=-1)
+        logdet = logdet + 2.0 * jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    return -0.5 * (x.shape[-1] * LOG_2PI + logdet + quad)
 
 
 def gaussian_kl(mean: jax.Array, logvar: jax.Array) -> jax.Array:
@@ -140,6 +166,17 @@ def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], 
     return cyclical
 
 
+def noisy_inputs(cfg: ObjectiveConfig, x: jax.Array, key) -> jax.Array:
+    """The decoder's teacher-forced inputs: x + input_noise * N(0, I) (the targets stay clean).
+
+    Training on slightly corrupted histories teaches the decoder not to amplify its own errors
+    when it is run on its samples (exposure bias); 0 is plain teacher forcing.
+    """
+    if not cfg.input_noise:
+        return x
+    return x + cfg.input_noise * jax.random.normal(key, x.shape, x.dtype)
+
+
 def _prior_loss(model, schedule: Schedule, z: jax.Array, key, grad_to_encoder: bool):
     z = z if grad_to_encoder else jax.lax.stop_gradient(z)
     return eps_loss(model.eps, schedule, z, key)
@@ -147,15 +184,16 @@ def _prior_loss(model, schedule: Schedule, z: jax.Array, key, grad_to_encoder: b
 
 def _ld_loss(cfg, schedule, beta_fn, model, x, key, step, stage):
     k_z, k_mask, k_prior = jax.random.split(key, 3)
+    k_in = jax.random.fold_in(key, 1)  # folded in, so runs without input noise keep their keys
     mean, logvar = model.encode(x)
     z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(k_z, mean.shape, mean.dtype)
     prior = _prior_loss(model, schedule, z, k_prior, cfg.prior_grad_to_encoder)
     if stage == "prior":
         return prior, {"prior": prior}
-    x_in = x
+    x_in = noisy_inputs(cfg, x, k_in)
     if cfg.method == "ld_masking":
         keep = jax.random.bernoulli(k_mask, 1.0 - cfg.mask_rate, x.shape[:-1] + (1,))
-        x_in = x * keep  # zeroes whole time steps x_t, i.e. the decoder input at t + 1
+        x_in = x_in * keep  # zeroes whole time steps x_t, i.e. the decoder input at t + 1
     nll = -gaussian_loglik(x, *model.decode(z, x_in)).mean()
     kl = gaussian_kl(mean, logvar).mean()
     beta = beta_fn(step)
@@ -191,6 +229,7 @@ def marginal_loglik(x: jax.Array, per_step: bool = False) -> jax.Array:
 def _psld_loss(cfg, schedule, model, x, key, step, stage):
     del step
     k_vi, k_cs, k_eps, k_prior = jax.random.split(key, 4)
+    k_in = jax.random.fold_in(key, 1)
     L = schedule.num_steps
     batch = x.shape[0]
     v, _ = model.encode(x)  # [B, Z], bounded
@@ -205,7 +244,7 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     eps = jax.random.normal(k_eps, (batch + n_cs,) + v.shape[1:], v.dtype)
     z = jnp.sqrt(abar) * jnp.concatenate([v, v[:n_cs]]) + jnp.sqrt(1.0 - abar) * eps
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
-    ll_steps = gaussian_loglik_steps(x2, *model.decode(z, x2))  # [B + C, T]
+    ll_steps = gaussian_loglik_steps(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C, T]
     ll = ll_steps.sum(axis=-1)
     ll_vi, ll_cs = ll[:batch], ll[batch:]
     vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()

@@ -193,6 +193,23 @@ def test_decode_sample_with_noise_is_mean_plus_scaled_eps(decoder):
     np.testing.assert_allclose(_np(xs), _np(mean) + np.exp(0.5 * _np(logvar)) * eps, **TOL)
 
 
+def test_low_rank_decode_sample_is_mean_plus_coupled_eps():
+    """Given a rank-2 head, when sampling, then x_t = mean + S (eps_1 + U eps_2) for the key's eps,
+    and the head's draws have covariance S (I + U U^T) S."""
+    decoder = nn.make_decoder("gru", D, Z, H, 1, HEADS, False, (-6.0, 1.0), 2, rngs=_rngs(6))
+    z, key = _normal(23, B, Z), jax.random.key(4)
+    xs = nn.decode_sample(decoder, jnp.asarray(z), key, T, D, noise=True)
+    eps = np.swapaxes(np.asarray(jax.random.normal(key, (T, B, D + 2))), 0, 1)  # [B, T, D + r]
+    mean, logvar, factor = (_np(a) for a in decoder(z, xs))
+    coupled = eps[..., :D] + np.einsum("btdr,btr->btd", factor, eps[..., D:])
+    np.testing.assert_allclose(_np(xs), mean + np.exp(0.5 * logvar) * coupled, **TOL)
+    params = tuple(a[0, 0] for a in decoder(z, xs))  # one step's head output
+    draws = np.asarray(decoder.head.sample(params, jax.random.normal(key, (200_000, D + 2))))
+    s = np.diag(np.exp(0.5 * _np(params[1])))
+    u = _np(params[2])
+    np.testing.assert_allclose(np.cov(draws.T), s @ (np.eye(D) + u @ u.T) @ s, rtol=0.03, atol=1e-3)
+
+
 def test_shift_right():
     """Given x, when shifting right, then the result is [0, x_0 .. x_{T-2}]."""
     x = _normal(22, B, T, D)

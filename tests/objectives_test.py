@@ -60,6 +60,27 @@ def test_gaussian_loglik_matches_scipy():
     )
 
 
+@pytest.mark.parametrize("rank", [1, 3])
+def test_low_rank_gaussian_loglik_matches_scipy_multivariate(rank):
+    """Given Sigma = S (I + U U^T) S per step, when summing log-densities, then equal SciPy's
+    dense multivariate normal (independent of the Woodbury / determinant-lemma evaluation)."""
+    d = 4
+    x, mean, logvar = _normal(30, 2, T, d), _normal(31, 2, T, d), 0.5 * _normal(32, 2, T, d)
+    factor = _normal(33, 2, T, d, rank)
+    got = _np(objectives.gaussian_loglik_steps(x, mean, logvar, factor))  # [2, T]
+    want = np.zeros((2, T))
+    for b in range(2):
+        for t in range(T):
+            s = np.diag(np.exp(0.5 * _np(logvar[b, t])))
+            u = _np(factor[b, t])
+            cov = s @ (np.eye(d) + u @ u.T) @ s
+            want[b, t] = scipy.stats.multivariate_normal(_np(mean[b, t]), cov).logpdf(_np(x[b, t]))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        _np(objectives.gaussian_loglik(x, mean, logvar, factor)), want.sum(-1), rtol=1e-4
+    )
+
+
 def test_gaussian_kl_matches_quadrature_and_monte_carlo():
     """Given q = N(m, diag s^2), when computing KL(q || N(0, I)), then equal quadrature and MC."""
     mean, logvar = _normal(3, 2, 3), _normal(4, 2, 3)

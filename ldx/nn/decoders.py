@@ -29,21 +29,52 @@ from ldx.nn.transformer import Transformer
 
 
 class GaussianHead(nnx.Module):
-    """h -> (mean, logvar) with logvar = lo + (hi - lo) * sigmoid(raw)."""
+    """h -> (mean, logvar) or, with rank r > 0, (mean, logvar, factor).
+
+    logvar = lo + (hi - lo) * sigmoid(raw) bounds each feature's own scale sigma. With r > 0 the
+    step's covariance couples the features (their innovations are correlated in most real
+    multivariate series, which a diagonal Gaussian cannot draw):
+
+        Sigma = S (I + U U^T) S,  S = diag(sigma) [D, D],  U = factor [D, r],
+
+    so x_t = mean + S (eps_1 + U eps_2) with eps_1 ~ N(0, I_D), eps_2 ~ N(0, I_r). U is unitless,
+    so the correlations are learned apart from the scale; see `ldx.objectives.gaussian_loglik_steps`.
+    """
 
     def __init__(
-        self, width: int, features: int, logvar_bounds: tuple[float, float], *, rngs: nnx.Rngs
+        self,
+        width: int,
+        features: int,
+        logvar_bounds: tuple[float, float],
+        rank: int = 0,
+        *,
+        rngs: nnx.Rngs,
     ):
         lo, hi = logvar_bounds
         if not lo < hi:
             raise ValueError(f"logvar_bounds must satisfy lo < hi, got {logvar_bounds}.")
         self.bounds = (float(lo), float(hi))
-        self.proj = nnx.Linear(width, 2 * features, rngs=rngs)
+        self.features, self.rank = features, rank
+        self.proj = nnx.Linear(width, (2 + rank) * features, rngs=rngs)
 
-    def __call__(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-        mean, raw = jnp.split(self.proj(h), 2, axis=-1)
+    def __call__(self, h: jax.Array) -> tuple[jax.Array, ...]:
+        out = self.proj(h)
+        d = self.features
+        mean, raw = out[..., :d], out[..., d : 2 * d]
         lo, hi = self.bounds
-        return mean, lo + (hi - lo) * jax.nn.sigmoid(raw)
+        logvar = lo + (hi - lo) * jax.nn.sigmoid(raw)
+        if not self.rank:
+            return mean, logvar
+        return mean, logvar, out[..., 2 * d :].reshape(out.shape[:-1] + (d, self.rank))
+
+    def sample(self, params: tuple[jax.Array, ...], eps: jax.Array) -> jax.Array:
+        """mean + S (eps_1 + U eps_2) from the head's output; eps [..., D + r] ~ N(0, I)."""
+        mean, logvar = params[:2]
+        d = self.features
+        noise = eps[..., :d]
+        if self.rank:
+            noise = noise + jnp.einsum("...dr,...r->...d", params[2], eps[..., d:])
+        return mean + jnp.exp(0.5 * logvar) * noise
 
 
 def shift_right(x: jax.Array) -> jax.Array:
@@ -63,13 +94,14 @@ class RNNDecoder(nnx.Module):
         num_layers: int = 1,
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
+        noise_rank: int = 0,
         *,
         rngs: nnx.Rngs,
     ):
         self.skip_z = skip_z
         self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
         self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
-        self.head = GaussianHead(width, features, logvar_bounds, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
 
     def _inputs(self, z: jax.Array, x: jax.Array) -> jax.Array:
         if not self.skip_z:
@@ -108,6 +140,7 @@ class TransformerDecoder(nnx.Module):
         num_heads: int = 4,
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
+        noise_rank: int = 0,
         *,
         rngs: nnx.Rngs,
     ):
@@ -116,7 +149,7 @@ class TransformerDecoder(nnx.Module):
         self.embed_x = nnx.Linear(features, width, rngs=rngs)
         self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
         self.body = Transformer(width, num_layers, num_heads, rngs=rngs)
-        self.head = GaussianHead(width, features, logvar_bounds, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
 
     def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
         tokens = jnp.concatenate([self.embed_z(z)[:, None], self.embed_x(x[:, :-1])], axis=1)
@@ -149,15 +182,18 @@ def make_decoder(
     num_heads: int,
     skip_z: bool,
     logvar_bounds: tuple[float, float],
+    noise_rank: int = 0,
     *,
     rngs: nnx.Rngs,
 ) -> nnx.Module:
     if backbone == "transformer":
         return TransformerDecoder(
-            features, latent, width, num_layers, num_heads, skip_z, logvar_bounds, rngs=rngs
+            features, latent, width, num_layers, num_heads, skip_z, logvar_bounds, noise_rank,
+            rngs=rngs,
         )
     return RNNDecoder(
-        backbone, features, latent, width, num_layers, skip_z, logvar_bounds, rngs=rngs
+        backbone, features, latent, width, num_layers, skip_z, logvar_bounds, noise_rank,
+        rngs=rngs,
     )
 
 
@@ -178,13 +214,12 @@ def decode_sample(
       x [B, T, D].
     """
     batch = z.shape[0]
-    eps = jax.random.normal(key, (seq_len, batch, features), z.dtype)
+    eps = jax.random.normal(key, (seq_len, batch, features + decoder.head.rank), z.dtype)
 
     def body(carry, eps_t):
         state, x_prev = carry
         state, h = decoder.step(state, x_prev)
-        mean, logvar = decoder.head(h)
-        x_t = mean + noise * jnp.exp(0.5 * logvar) * eps_t
+        x_t = decoder.head.sample(decoder.head(h), noise * eps_t)
         return (state, x_t), x_t
 
     init = (decoder.start(z, seq_len), jnp.zeros((batch, features), z.dtype))
