@@ -1,0 +1,82 @@
+"""Tests of ldx.published (Diffusion-TS's protocol) and `launch.evaluate --protocol=diffusion_ts`."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ldx import metrics, published
+from ldx.data import DataConfig, load_source, make_windows
+from tests.evaluation_test import CELLS, grid_dir  # noqa: F401  (the trained smoke grid)
+from tests.launch_test import run_app
+
+
+def test_interval95_is_students_t_half_width():
+    # Given 5 values; then the half-width is t_{0.975, 4} = 2.776 (the t-table) times the SEM.
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    sem = np.std(values, ddof=1) / np.sqrt(5)
+    assert published.interval95(values) == pytest.approx(2.7764 * sem, rel=1e-4)
+    assert published.interval95([0.3]) == 0.0
+
+
+def test_sines_are_not_rescaled_and_real_data_use_the_whole_series(tmp_path):
+    # Given Sines; then the published windows are the generator's values, every window.
+    cfg = DataConfig(name="sines", num_samples=50, dim=3)
+    windows, scaler = published.published_windows(cfg)
+    raw = load_source("sines", num_samples=50, dim=3, seq_len=24, seed=0)
+    np.testing.assert_array_equal(windows, raw.astype(np.float32))
+    # Given a CSV; then every stride-1 window, min-max scaled with the whole series' range.
+    series = np.random.default_rng(0).normal(size=(40, 2)) * [1.0, 100.0] + [0.0, 5.0]
+    path = tmp_path / "x.csv"
+    np.savetxt(path, series, delimiter=",", header="a,b", comments="")
+    windows, scaler = published.published_windows(DataConfig(name="csv", path=str(path)))
+    want = (series - series.min(0)) / (series.max(0) - series.min(0))
+    np.testing.assert_allclose(windows, make_windows(want, 24), atol=1e-6)
+    assert windows.shape == (40 - 24 + 1, 24, 2)
+
+
+def test_reference_cap_draws_distinct_windows():
+    cfg = DataConfig(name="sines", num_samples=60, dim=2)
+    real, _ = published.reference(cfg, published.PublishedConfig(num_windows=20))
+    every, _ = published.published_windows(cfg)
+    assert len(real) == 20 and len(np.unique(real[:, 0, 0])) == 20
+    assert all((every == w).all(axis=(1, 2)).any() for w in real)
+
+
+def test_correlational_subsets_separate_correlated_from_independent_features():
+    # Given windows whose two features are equal, and fake ones whose features are independent;
+    # then each subset's score is near 0 for real vs real and near |1 - 0| / 10 * 1 pair for fake.
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(2000, 24, 1))
+    real = np.concatenate([a, a], axis=-1)
+    fake = rng.normal(size=(2000, 24, 2))
+    same = published.correlational_subsets(real, real[::-1].copy(), 5, 0)
+    diff = published.correlational_subsets(real, fake, 5, 0)
+    assert len(same) == len(diff) == 5
+    assert max(same) < 0.01 and min(diff) > 0.09
+    # With one subset holding every window once, the score is the full-set score.
+    full = metrics.correlational_score(real, fake)
+    assert np.mean(diff) == pytest.approx(full, abs=0.01)
+
+
+def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
+    # Given a trained smoke cell; when scored under the published protocol, then
+    # eval_diffusion_ts/ holds every metric with 95% intervals, the Original floor, and samples
+    # for every reference window; the held-out eval/ folder is not touched.
+    workdir = os.path.join(grid_dir, "runs", CELLS[0])
+    flags = ["--protocol=diffusion_ts", "--num_windows=40", "--repeats=2",
+             "--disc_iterations=5", "--pred_iterations=5"]
+    result = run_app("evaluate", f"--workdir={workdir}", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = os.path.join(workdir, "eval_diffusion_ts")
+    with open(os.path.join(out, "metrics.json")) as f:
+        got = json.load(f)
+    assert got["protocol"] == "diffusion_ts" and got["num_windows"] == 40
+    assert set(got["model"]) >= {"discriminative", "predictive", "correlational"}
+    for entry in got["model"].values():
+        assert entry["interval"] >= 0 and len(entry["values"]) in (2, 5)
+    assert set(got["floor"]) == {"predictive"}
+    with np.load(os.path.join(out, "samples.npz")) as f:
+        assert f["samples_normalized"].shape[0] == 40
+    assert "original (real vs real)" in open(os.path.join(out, "report.md")).read()
