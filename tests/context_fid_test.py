@@ -133,6 +133,25 @@ def test_loss_matches_brute_force_on_a_crop(b, length, alpha):
     assert float(got) == pytest.approx(want, rel=1e-5)
 
 
+def test_crops_hold_the_same_steps_on_the_overlap():
+    # Given windows whose value is (window, time index); then for random crops the two views,
+    # view 1 shifted by `start`, hold the same original steps on the overlap of length l, each
+    # view lies inside its window and within its valid length, and 2 <= l <= T.
+    b, t = 5, 11
+    batch = jnp.stack(
+        jnp.broadcast_arrays(jnp.arange(b)[:, None], jnp.arange(t)[None, :]), axis=-1
+    ).astype(jnp.float32)  # [B, T, 2]
+    for seed in range(20):
+        views, lengths, start, crop = ts2vec._crops(batch, jax.random.key(seed))
+        v1, v2 = np.asarray(views[:b]), np.asarray(views[b:])
+        start, crop, l1, l2 = int(start), int(crop), int(lengths[0]), int(lengths[b])
+        assert 2 <= crop <= t and start + crop == l1 and crop <= l2
+        np.testing.assert_array_equal(v1[:, start : start + crop], v2[:, :crop])
+        assert (v1[:, :l1, 0] == np.arange(b)[:, None]).all()  # row i comes from window i
+        for v, n in ((v1, l1), (v2, l2)):  # consecutive steps of the window, no clipping
+            np.testing.assert_array_equal(np.diff(v[:, :n, 1], axis=1), 1.0)
+
+
 # --- encoder ------------------------------------------------------------------------------------
 
 
