@@ -23,9 +23,10 @@ instance embedding of a window is max_t r_t (encoding_window='full_series').
 
 Training (`train`): AdamW (learning rate 1e-3, weight decay 1e-2, PyTorch's defaults otherwise) on
 batches of B = 8 windows. Each step draws two overlapping crops of the batch, as the reference:
-an overlap [a, a + l) of length l ~ U{2..T}, a wider left context [a1, a + l) and right context
-[a, b2) around it, and a per-window offset; the two views are encoded (each with its own mask)
-and their representations on the overlap are contrasted by `hierarchical_contrastive_loss`.
+an overlap [a, a + l) of length l ~ U{2..T}, view 1 = [a1, a + l) with a1 <= a and view 2 =
+[a, b2) with b2 >= a + l (a, a1, b2 uniform), all moved by a per-window offset that keeps them in
+the window; the views are encoded (each with its own mask) and their representations on the
+overlap are contrasted by `hierarchical_contrastive_loss`.
 The encoder that embeds is the running mean of all iterates, the initial one included
 (torch.optim.swa_utils.AveragedModel, which the reference updates after every step).
 
