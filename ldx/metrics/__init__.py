@@ -7,6 +7,7 @@
 Each function documents its exact definition; lower is better for all of them.
 """
 
+from ldx.metrics.context_fid import context_fid, frechet_distance, t_interval
 from ldx.metrics.correlation import correlational_score, cross_correlations
 from ldx.metrics.distances import (
     median_bandwidth,
