@@ -52,6 +52,9 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Repeats of the learned metrics.")
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU Adam steps.")
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU Adam steps.")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch of the learned metrics.")
+_FID_ITERS = flags.DEFINE_integer(
+    "fid_iterations", 0, "diffusion_ts: TS2Vec steps of Context-FID (0 = TS2Vec's rule).", 0
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the subsets, samples and learned metrics.")
 _FIGURES = flags.DEFINE_bool(
     "figures", True, "Draw samples.png, pca.png and tsne.png (ldidp: latents.png, raster.png)."
@@ -115,6 +118,7 @@ def _published(out: str) -> None:
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
         pred_iterations=_PRED.value,
+        fid_iterations=_FID_ITERS.value,
         seed=_SEED.value,
     )
     run = load_run(_WORKDIR.value)

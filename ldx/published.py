@@ -28,7 +28,6 @@ import dataclasses
 
 import jax
 import numpy as np
-import scipy.stats
 
 from ldx import metrics
 from ldx.data import DataConfig, MinMaxScaler, load_source, make_windows
@@ -48,7 +47,8 @@ class PublishedConfig:
       disc_iterations: Adam steps of the discriminative GRU.
       pred_iterations: Adam steps of the predictive GRU.
       corr_subsets: subsets of the correlational score.
-      context_fid: also compute Context-FID (TS2Vec embeddings), if available.
+      context_fid: also compute Context-FID (TS2Vec embeddings, `ldx.metrics.context_fid`).
+      fid_iterations: TS2Vec training steps; 0 = TS2Vec's own rule (200 or 600).
       seed: seeds the subsets, samples and learned metrics.
     """
 
@@ -58,6 +58,7 @@ class PublishedConfig:
     pred_iterations: int = 5000
     corr_subsets: int = 5
     context_fid: bool = True
+    fid_iterations: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -68,18 +69,11 @@ class PublishedConfig:
             raise ConfigError(f"eval.num_windows={self.num_windows} must be >= 0 (0 = all).")
 
 
-def interval95(values) -> float:
-    """Half-width of the 95% Student-t interval of the mean, t_{0.975, R-1} * std / sqrt(R)."""
-    values = np.asarray(values, np.float64)
-    if len(values) < 2:
-        return 0.0
-    return float(scipy.stats.t.ppf(0.975, len(values) - 1) * scipy.stats.sem(values))
-
-
 def summary(values) -> dict:
-    """{mean, interval (95%), values} of repeated values."""
-    values = [float(v) for v in values]
-    return {"mean": float(np.mean(values)), "interval": interval95(values), "values": values}
+    """{mean, interval (95% t half-width, `metrics.t_interval`; 0 for one value), values}."""
+    result = metrics.Repeated(tuple(float(v) for v in values))
+    interval = metrics.t_interval(result) if len(result.values) > 1 else 0.0
+    return {"mean": result.mean, "interval": interval, "values": list(result.values)}
 
 
 def published_windows(cfg: DataConfig) -> tuple[np.ndarray, MinMaxScaler]:
@@ -153,10 +147,12 @@ def score(real: np.ndarray, fake: np.ndarray, cfg: PublishedConfig, progress=Non
     )
     tell("correlational")
     out["correlational"] = summary(correlational_subsets(real, fake, cfg.corr_subsets, cfg.seed))
-    if cfg.context_fid and hasattr(metrics, "context_fid"):
+    if cfg.context_fid:
         tell("context_fid")
         out["context_fid"] = summary(
-            metrics.context_fid(real, fake, kc, repeats=cfg.repeats).values
+            metrics.context_fid(
+                real, fake, kc, repeats=cfg.repeats, iterations=cfg.fid_iterations or None
+            ).values
         )
     return out
 

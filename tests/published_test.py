@@ -12,12 +12,12 @@ from tests.evaluation_test import CELLS, grid_dir  # noqa: F401  (the trained sm
 from tests.launch_test import run_app
 
 
-def test_interval95_is_students_t_half_width():
+def test_summary_interval_is_students_t_half_width():
     # Given 5 values; then the half-width is t_{0.975, 4} = 2.776 (the t-table) times the SEM.
     values = [1.0, 2.0, 3.0, 4.0, 5.0]
     sem = np.std(values, ddof=1) / np.sqrt(5)
-    assert published.interval95(values) == pytest.approx(2.7764 * sem, rel=1e-4)
-    assert published.interval95([0.3]) == 0.0
+    assert published.summary(values)["interval"] == pytest.approx(2.7764 * sem, rel=1e-4)
+    assert published.summary([0.3]) == {"mean": 0.3, "interval": 0.0, "values": [0.3]}
 
 
 def test_sines_are_not_rescaled_and_real_data_use_the_whole_series(tmp_path):
@@ -66,14 +66,14 @@ def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     # for every reference window; the held-out eval/ folder is not touched.
     workdir = os.path.join(grid_dir, "runs", CELLS[0])
     flags = ["--protocol=diffusion_ts", "--num_windows=40", "--repeats=2",
-             "--disc_iterations=5", "--pred_iterations=5"]
+             "--disc_iterations=5", "--pred_iterations=5", "--fid_iterations=2"]
     result = run_app("evaluate", f"--workdir={workdir}", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     out = os.path.join(workdir, "eval_diffusion_ts")
     with open(os.path.join(out, "metrics.json")) as f:
         got = json.load(f)
     assert got["protocol"] == "diffusion_ts" and got["num_windows"] == 40
-    assert set(got["model"]) >= {"discriminative", "predictive", "correlational"}
+    assert set(got["model"]) == {"discriminative", "predictive", "correlational", "context_fid"}
     for entry in got["model"].values():
         assert entry["interval"] >= 0 and len(entry["values"]) in (2, 5)
     assert set(got["floor"]) == {"predictive"}
