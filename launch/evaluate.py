@@ -26,9 +26,9 @@ from absl import app, flags
 
 from launch import common
 from ldx.errors import LdxError
-from ldx.evaluation import EvalConfig, evaluate_run
+from ldx.eval.scores import EvalConfig, evaluate_run
 from ldx.ldidp import evaluation as ldidp_evaluation
-from ldx.report import run_markdown, write_figures, write_json
+from ldx.eval.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -66,7 +66,7 @@ def main(argv):
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
     os.makedirs(tmp)
-    if run.config.method == "ldidp":
+    if run.experiment.method == "ldidp":
         results, fake = ldidp_evaluation.evaluate_run(
             run,
             num_samples=cfg.num_windows,

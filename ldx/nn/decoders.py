@@ -1,6 +1,6 @@
 """Autoregressive decoders p(X | z) = prod_t N(x_t; mu_t, diag sigma_t^2).
 
-Shape legend: B batch, T time, D features, Z latent, H width.
+Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
 Every decoder exposes the same interface, so objectives, samplers and the
 dependency measure never look at the backbone:
