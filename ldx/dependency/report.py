@@ -61,7 +61,7 @@ def latents_and_series(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(z [N, Z], x [N, T, D]) from the run's model or its test windows; see the module doc."""
     if source not in SOURCES:
-        raise LdxError(f"--source={source!r} is not one of {SOURCES}.")
+        raise LdxError(f"dependency report source={source!r} is not one of {SOURCES}.")
     exp, params = run.experiment, run.params(use_ema)
     key = jax.random.key(seed)
     if source == "model":
@@ -95,7 +95,7 @@ def measures(
 ) -> np.ndarray:
     """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J]."""
     if rule not in RULES:
-        raise LdxError(f"--rule={rule!r} is not one of {RULES}.")
+        raise LdxError(f"dependency rule={rule!r} is not one of {RULES}.")
 
     @jax.jit
     def fn(params, z, x, key):
