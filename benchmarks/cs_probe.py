@@ -29,7 +29,7 @@ from ldx.dependency import (
     local_dependency,
     with_z_baseline,
 )
-from ldx.ld.objective import step_loglik, marginal_loglik
+from ldx.ld.objective import marginal_loglik, step_loglik
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string(
@@ -71,9 +71,7 @@ def main(argv):
     }
     floor = np.asarray(marginal_loglik(x, per_step=True))  # [N, T]
     rows = {"L_CS floor (batch marginal)": floor}
-    rows.update(
-        {k: np.asarray(step_loglik(x, *model.decode(z, x))) for k, z in latents.items()}
-    )
+    rows.update({k: np.asarray(step_loglik(x, *model.decode(z, x))) for k, z in latents.items()})
     saturated = float((jnp.abs(v) > 0.99).mean())  # how far a code is from z = 0
     print(f"share of code coordinates beyond +-0.99: {saturated:.2f}")
     print(

@@ -26,9 +26,9 @@ from absl import app, flags, logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import ld, psld  # noqa: E402
-from ldx.experiment import build_experiment
 from ldx import compilation_cache  # noqa: E402
 from ldx.dependency.report import measure_run, save_report  # noqa: E402
+from ldx.experiment import build_experiment
 from ldx.train import load_run, train  # noqa: E402
 
 CONFIGS = {"ld": ld.get_config, "psld": psld.get_config}

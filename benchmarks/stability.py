@@ -18,8 +18,8 @@ from absl import app, flags
 
 from benchmarks.common import emit
 from configs.default import get_config
-from ldx.experiment import build_experiment
 from ldx import compilation_cache
+from ldx.experiment import build_experiment
 from ldx.ld.objective import METHODS
 from ldx.train import train
 from ldx.train.writer import read_metrics

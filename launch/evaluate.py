@@ -26,9 +26,9 @@ from absl import app, flags
 
 from launch import common
 from ldx.errors import LdxError
+from ldx.eval.report import run_markdown, write_figures, write_json
 from ldx.eval.scores import EvalConfig, evaluate_run
 from ldx.ldidp import evaluation as ldidp_evaluation
-from ldx.eval.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")

@@ -79,8 +79,7 @@ def batch_map(
     for index, start in enumerate(range(0, num, size)):
         keep = min(size, num - start)
         chunks = [
-            jax.device_put(_pad(np.asarray(a[start : start + size]), size), batched)
-            for a in arrays
+            jax.device_put(_pad(np.asarray(a[start : start + size]), size), batched) for a in arrays
         ]
         out = jax.device_get(fn(index, size, *chunks))
         outs.append(jax.tree.map(lambda x: np.asarray(x)[:keep], out))

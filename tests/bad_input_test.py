@@ -10,8 +10,8 @@ import pytest
 
 from configs.default import get_config
 from launch import common
-from ldx.experiment import build_experiment
 from ldx.errors import CheckpointError, ConfigError, DataError
+from ldx.experiment import build_experiment
 from ldx.train import parallel, train
 
 

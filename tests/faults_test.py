@@ -13,8 +13,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs.default import get_config
-from ldx.experiment import build_experiment
 from ldx.errors import CheckpointError
+from ldx.experiment import build_experiment
 from ldx.train import load_run, loop, train
 from ldx.train.checkpoint import checkpoint_manager
 from ldx.train.writer import read_metrics

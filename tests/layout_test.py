@@ -1,4 +1,4 @@
-"""The shape of the code: no import cycle inside ldx, no oversized module, one source of defaults."""
+"""The shape of the code: no import cycle in ldx, no oversized module, one source of defaults."""
 
 import ast
 import dataclasses
@@ -84,15 +84,22 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(LDX.parent)): n for p in LDX.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(LDX.parent)): n
+        for p in LDX.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert not long, long
 
 
 @pytest.mark.parametrize(
     "cls, section",
-    [(ModelConfig, "model"), (ObjectiveConfig, "objective"), (SamplerConfig, "sample"),
-     (DataConfig, "data")],
+    [
+        (ModelConfig, "model"),
+        (ObjectiveConfig, "objective"),
+        (SamplerConfig, "sample"),
+        (DataConfig, "data"),
+    ],
 )
 def test_dataclass_defaults_equal_the_config_file(cls, section):
     # Given a typed config with defaults; then each default equals configs/default.py's value

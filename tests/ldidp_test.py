@@ -17,8 +17,8 @@ import scipy.signal
 import scipy.stats
 from flax import nnx
 
-from ldx.errors import ConfigError
 from ldx import probability
+from ldx.errors import ConfigError
 from ldx.ldidp import metrics, objective, samplers
 from ldx.ldidp.model import LDIDP, ModelConfig
 

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pytest
 
+from ldx.batching import make_generate_fn
 from ldx.experiment import build_experiment
 from ldx.ld.objective import METHODS
-from ldx.batching import make_generate_fn
 from ldx.train import load_run, train
 from ldx.train.writer import read_metrics
 

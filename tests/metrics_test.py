@@ -10,8 +10,8 @@ import scipy.stats
 
 from ldx import metrics
 from ldx.data import sines
-from ldx.eval.embedding import _conditional_p, pca, tsne
 from ldx.errors import DataError
+from ldx.eval.embedding import _conditional_p, pca, tsne
 
 
 def _gaussian_quantiles(mean, std, n):

@@ -15,8 +15,8 @@ import scipy.special
 from flax import nnx
 
 from ldx import nn
-from ldx.ld import model as models
 from ldx.errors import ConfigError
+from ldx.ld import model as models
 from ldx.nn import transformer
 
 B, T, D, Z, H, HEADS = 3, 6, 2, 8, 8, 2

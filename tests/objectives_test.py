@@ -17,9 +17,9 @@ import scipy.stats
 from flax import nnx
 
 from ldx import diffusion, probability
+from ldx.errors import ConfigError
 from ldx.ld import model as models
 from ldx.ld import objective as objectives
-from ldx.errors import ConfigError
 from ldx.ld.objective import ObjectiveConfig
 
 B, T, D, Z, L = 3, 5, 2, 8, 100

@@ -41,8 +41,8 @@ def _eight_devices(workdir: str, out: str) -> None:
     """Runs in a child with 8 CPU devices; writes its measurements to `out` (JSON)."""
     import jax.numpy as jnp
 
-    from ldx.errors import ConfigError
     from ldx.batching import batch_map, chunk_size, make_generate_fn
+    from ldx.errors import ConfigError
     from ldx.train import parallel
 
     assert jax.device_count() == 8

@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 import ml_collections
 from absl import logging
 
-from ldx.errors import ConfigError
-from ldx.errors import NonFiniteError
+from ldx.errors import ConfigError, NonFiniteError
 from ldx.eval.report import grid_tables, write_json
 from ldx.eval.scores import EvalConfig, NonFiniteSamples, describe, evaluate_run
 from ldx.experiment import build_experiment

@@ -21,8 +21,8 @@ import jax
 import numpy as np
 
 from ldx import metrics
-from ldx.errors import ConfigError, LdxError
 from ldx.batching import draw, make_generate_fn
+from ldx.errors import ConfigError, LdxError
 
 
 class NonFiniteSamples(LdxError):

@@ -60,6 +60,7 @@ KL_SCHEDULES = ("linear", "cyclical")
 VI_WEIGHTS = ("index", "power")
 CS_BOUNDS = ("marginal", "marginal_step", "constant", "none")
 
+
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
     """Typed objective hyper-parameters; see `configs/default.py` for each field."""

@@ -1,6 +1,7 @@
 """Evaluating a trained LDIDP run: latent recovery, co-smoothing, decoding, sample statistics.
 
-Shapes (ldx/shapes.py): N windows (trials), T time, D features, Din held-in, Z latent, G true latent.
+Shapes (ldx/shapes.py):
+N windows (trials), T time, D features, Din held-in, Z latent, G true latent.
 
 `evaluate(experiment, model)` returns a flat dict of numbers (and writes figures when asked):
 

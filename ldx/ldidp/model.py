@@ -1,6 +1,7 @@
 """The LDIDP model: observation encoder, GRU latent dynamics and observation decoder.
 
-Shapes (ldx/shapes.py): B batch, T time, D observed features, Din encoder features, Z latent, H width.
+Shapes (ldx/shapes.py):
+B batch, T time, D observed features, Din encoder features, Z latent, H width.
 
 The maths (docs/ldidp.md has the derivation):
 

@@ -22,6 +22,7 @@ from ldx.errors import ConfigError
 from ldx.ldidp.model import LDIDP
 from ldx.probability import bernoulli_loglik, gaussian_kl, gaussian_loglik_std, poisson_loglik
 
+
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
     """Typed `config.objective` of an `ldidp` run.

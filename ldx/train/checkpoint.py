@@ -162,7 +162,8 @@ def _layout(tree) -> list[list]:
 
 def fingerprint(state) -> dict[str, list]:
     """Shapes, dtypes and CRC32 of each leaf of `state`, in tree order (JSON-able)."""
-    crcs = [zlib.crc32(np.ascontiguousarray(host_copy(x)).tobytes()) for x in jax.tree.leaves(state)]
+    leaves = jax.tree.leaves(state)
+    crcs = [zlib.crc32(np.ascontiguousarray(host_copy(x)).tobytes()) for x in leaves]
     return {"layout": _layout(state), "crc32": crcs}
 
 

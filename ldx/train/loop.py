@@ -11,7 +11,6 @@ next step boundary first (then `Preempted` is raised). The loop stops with
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
@@ -24,10 +23,11 @@ from ldx.errors import NonFiniteError, Preempted
 from ldx.experiment import Experiment
 from ldx.train import checkpoint, parallel
 from ldx.train.config import TrainConfig
-from ldx.train.run import init_state
 from ldx.train.preemption import PreemptionWatch
+from ldx.train.run import init_state
 from ldx.train.state import TrainState, make_train_step
 from ldx.train.writer import MetricWriter
+
 
 def _mean_metrics(history: list[dict]) -> dict[str, float]:
     host = jax.device_get(history)
