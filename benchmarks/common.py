@@ -118,14 +118,14 @@ class TrainStep:
     """
 
     def __init__(self, config, batch: np.ndarray | None = None):
-        from ldx.experiment import build_experiment, typed
-        from ldx.train.loop import TrainConfig, init_state
+        from ldx.experiment import build_experiment
+        from ldx.train import init_state
         from ldx.train.state import make_train_step
 
         self.config = config
         self.exp = exp = build_experiment(config)
-        self.train = cfg = typed(TrainConfig, config.train, "train")
-        self.model_fn, optimizer, self.state = init_state(exp, cfg)
+        self.train = cfg = exp.train
+        self.model_fn, optimizer, self.state = init_state(exp)
         self.num_params = int(self.state.params.size)
         self.update = make_train_step(
             self.model_fn, exp.loss_fn(cfg.num_steps), optimizer, cfg.ema_decay

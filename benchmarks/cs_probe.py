@@ -29,8 +29,8 @@ from ldx.dependency import (
     local_dependency,
     with_z_baseline,
 )
-from ldx.objectives import gaussian_loglik_steps, marginal_loglik
-from ldx.train.checkpoint import load_run
+from ldx.ld.objective import marginal_loglik, step_loglik
+from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "A trained run (PSLD, or LD for reference).", required=True
@@ -71,9 +71,7 @@ def main(argv):
     }
     floor = np.asarray(marginal_loglik(x, per_step=True))  # [N, T]
     rows = {"L_CS floor (batch marginal)": floor}
-    rows.update(
-        {k: np.asarray(gaussian_loglik_steps(x, *model.decode(z, x))) for k, z in latents.items()}
-    )
+    rows.update({k: np.asarray(step_loglik(x, *model.decode(z, x))) for k, z in latents.items()})
     saturated = float((jnp.abs(v) > 0.99).mean())  # how far a code is from z = 0
     print(f"share of code coordinates beyond +-0.99: {saturated:.2f}")
     print(

@@ -30,7 +30,7 @@ from absl import app, flags
 from flax import nnx
 
 from ldx.dependency import decoder_fn, dependency_measures, dependency_measures_loop
-from ldx.models import LatentDiffusionModel, ModelConfig
+from ldx.ld.model import LatentDiffusionModel, ModelConfig
 from ldx.train.state import flatten_model
 
 _B = flags.DEFINE_integer("batch", 16, "Series B.")

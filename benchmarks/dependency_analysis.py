@@ -5,7 +5,7 @@
     python benchmarks/dependency_analysis.py --methods=psld --psld_cs_bound=marginal_step
 
 Trains one run per (dataset, method, order) into <output>/runs/<dataset>-<method>-<order>,
-measures it with `ldx.dependency_report` (the same code as `launch.dependency`) and writes
+measures it with `ldx.dependency.report` (the same code as `launch.dependency`) and writes
 <output>/summary.json and summary.md (per run: mean and std over series of the global and
 first-order local dependency at the last step, and the averaged curves) plus the figures
 <output>/<dataset>-<method>-<order>-average.png and <output>/<dataset>-<method>-series.png
@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import ld, psld  # noqa: E402
 from ldx import compilation_cache  # noqa: E402
-from ldx.dependency_report import measure_run, save_report  # noqa: E402
+from ldx.dependency.report import measure_run, save_report  # noqa: E402
+from ldx.experiment import build_experiment
 from ldx.train import load_run, train  # noqa: E402
 
 CONFIGS = {"ld": ld.get_config, "psld": psld.get_config}
@@ -79,7 +80,7 @@ def do_run(dataset: str, method: str, order: str) -> None:
         logging.info("%s: finished, skipped.", name)
     else:
         logging.info("%s: training %d steps.", name, _STEPS.value)
-        train(make_config(dataset, method, order), workdir)
+        train(build_experiment(make_config(dataset, method, order)), workdir)
         report = measure_run(
             load_run(workdir), "model", _NUM.value, num_points=_POINTS.value, seed=_SEED.value
         )

@@ -13,7 +13,7 @@ import time
 from absl import app, flags
 
 from ldx.data import DataConfig, dataset_available
-from ldx.published import PublishedConfig, floor, reference
+from ldx.eval.published import PublishedConfig, floor, reference
 
 # Diffusion-TS (Yuan & Qiao 2024), Table: "Original" predictive score, mean +- 95% interval.
 PUBLISHED = {

@@ -9,7 +9,7 @@ JSON line with:
 * for each way of drawing windows (latents from the `prior` or the `posterior` of held-out
   windows; decoding with `noise` or the `mean`): the share of values outside [-0.1, 1.1] in
   normalised units, the mean step |x_t - x_{t-1}| against the real one, and the published
-  protocol's discriminative and correlational scores (ldx.published) against every real window;
+  protocol's discriminative and correlational scores (ldx.eval.published) against every real window;
 * the published predictive score of the default draw (prior, noise).
 Comparing `posterior/*` with `prior/*` isolates the prior; `*/mean` with `*/noise` the decoder's
 observation noise; variants isolate training choices.
@@ -26,11 +26,13 @@ import numpy as np
 from absl import app, flags
 
 from configs import default
-from ldx import metrics, published
+from ldx import metrics
+from ldx.eval import published
 from ldx.data import DataConfig
-from ldx.experiment import typed
+from ldx.experiment import build_experiment, typed
 from ldx.nn import decode_sample
-from ldx.sampling import draw, make_generate_fn, sample_latents
+from ldx.batching import draw, make_generate_fn
+from ldx.ld.generate import sample_latents
 from ldx.train import load_run, train
 
 VARIANTS = {
@@ -80,7 +82,7 @@ def main(_):
     try:
         run = load_run(_WORKDIR.value)
     except Exception:  # not trained yet
-        train(config, _WORKDIR.value)
+        train(build_experiment(config), _WORKDIR.value)
         run = load_run(_WORKDIR.value)
     train_s = time.perf_counter() - start
     exp, model = run.experiment, run.model(True)

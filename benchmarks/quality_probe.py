@@ -23,7 +23,7 @@ from absl import app, flags
 
 from ldx import metrics
 from ldx.nn import decode_sample
-from ldx.sampling import sample_latents
+from ldx.ld.generate import sample_latents
 from ldx.train import load_run
 
 flags.DEFINE_string("workdir", None, "A trained LD/PSLD run.")
@@ -55,7 +55,7 @@ def stats(real: np.ndarray, fake: np.ndarray, key, disc_iterations: int) -> dict
 
 def main(_):
     run = load_run(FLAGS.workdir)
-    exp, model = run.experiment, run.model(run.config.sample.use_ema)
+    exp, model = run.experiment, run.model(run.experiment.draw.use_ema)
     test = exp.dataset.test
     n = min(FLAGS.num, len(test))
     real = test[np.random.default_rng(0).choice(len(test), n, replace=False)]

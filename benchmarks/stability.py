@@ -19,7 +19,8 @@ from absl import app, flags
 from benchmarks.common import emit
 from configs.default import get_config
 from ldx import compilation_cache
-from ldx.objectives import METHODS
+from ldx.experiment import build_experiment
+from ldx.ld.objective import METHODS
 from ldx.train import train
 from ldx.train.writer import read_metrics
 
@@ -61,7 +62,7 @@ def main(argv):
                 workdir = tempfile.mkdtemp(prefix="ldx_stability_")
                 start = time.perf_counter()
                 try:
-                    state = train(config, workdir)
+                    state = train(build_experiment(config), workdir)
                     rows = read_metrics(workdir)
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)

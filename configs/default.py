@@ -15,7 +15,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Returns the default config; `arg="smoke"` shrinks it to seconds for tests."""
     config = ml_collections.ConfigDict()
     config.seed = 0  # Seeds parameters, data split/order and every training key.
-    # One of ld, ld_kl_annealing, ld_masking, ld_skip, psld (see ldx/objectives.py).
+    # One of ld, ld_kl_annealing, ld_masking, ld_skip, psld (see ldx/ld/objective.py).
     config.method = "ld"
 
     config.data = ml_collections.ConfigDict()
@@ -80,7 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # sample scores on stocks and ETTh1 (docs/dependency_analysis.md, "Follow-up").
     config.objective.cs_batch_fraction = 0.25
     # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
-    # in normalised units; 0 is plain teacher forcing (see ldx/objectives.py, noisy_inputs).
+    # in normalised units; 0 is plain teacher forcing (see ldx/ld/objective.py, noisy_inputs).
     config.objective.input_noise = 0.0
 
     config.train = ml_collections.ConfigDict()
@@ -100,7 +100,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
     config.train.progress_bar = True
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
-    # Log the mean global and first-order local dependency (ldx/dependency.py) of the first
+    # Log the mean global and first-order local dependency (ldx/dependency/measure.py) of the first
     # dependency_probe_size training windows every dependency_every steps; 0 disables.
     config.train.dependency_every = 500
     config.train.dependency_probe_size = 32

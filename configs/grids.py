@@ -6,7 +6,7 @@
 
 A grid is a ConfigDict: its axes, `base` (the argument of configs/default.py's get_config),
 `overrides` (("section.field", value) pairs set on every cell), `method_overrides` (such pairs
-per method) and `eval` (fields of ldx.evaluation.EvalConfig). `cell_config` builds the training
+per method) and `eval` (fields of ldx.eval.scores.EvalConfig). `cell_config` builds the training
 config of one cell. Cells run seed by seed, so a partial grid already covers every
 method x backbone x dataset once.
 """

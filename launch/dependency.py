@@ -21,7 +21,7 @@ from absl import app, flags, logging
 
 from launch import common
 from ldx.dependency import RULES
-from ldx.dependency_report import (
+from ldx.dependency.report import (
     COMPLETENESS_TOL,
     OUTPUTS,
     SOURCES,

@@ -5,7 +5,7 @@
     python -m launch.evaluate --workdir=/tmp/ldx --protocol=diffusion_ts
 
 `--protocol=heldout` (the default, below) is ldx's own protocol; `--protocol=diffusion_ts` is the
-published one of Diffusion-TS's tables (ldx/published.py: every window as the reference, the
+published one of Diffusion-TS's tables (ldx/eval/published.py: every window as the reference, the
 scaler of the whole series, Sines unscaled, as many generated windows, 2000/5000 scorer steps x
 5 repeats, 95% intervals, subset correlational score, the "Original" predictive floor) and
 writes <workdir>/eval_diffusion_ts/ instead; there `--num_windows` caps the reference set only
@@ -34,10 +34,10 @@ from absl import app, flags
 
 from launch import common
 from ldx.errors import LdxError
-from ldx.evaluation import EvalConfig, evaluate_run
-from ldx import published
+from ldx.eval import published
+from ldx.eval.report import run_markdown, write_figures, write_json
+from ldx.eval.scores import EvalConfig, evaluate_run
 from ldx.ldidp import evaluation as ldidp_evaluation
-from ldx.report import run_markdown, write_figures, write_json
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -87,7 +87,7 @@ def main(argv):
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
     os.makedirs(tmp)
-    if run.config.method == "ldidp":
+    if run.experiment.method == "ldidp":
         results, fake = ldidp_evaluation.evaluate_run(
             run,
             num_samples=cfg.num_windows,
@@ -122,7 +122,7 @@ def _published(out: str) -> None:
         seed=_SEED.value,
     )
     run = load_run(_WORKDIR.value)
-    if run.config.method == "ldidp":
+    if run.experiment.method == "ldidp":
         raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)

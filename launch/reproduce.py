@@ -18,8 +18,8 @@ from configs import default, grids
 from launch import common
 from ldx.data import dataset_available, dataset_path
 from ldx.errors import DataError
-from ldx.evaluation import EvalConfig
-from ldx.reproduce import Cell, Grid, run_grid
+from ldx.eval.grid import Cell, Grid, run_grid
+from ldx.eval.scores import EvalConfig
 
 _GRID = flags.DEFINE_enum("grid", None, grids.NAMES, "Which grid of configs/grids.py.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder (resumable).")

@@ -12,7 +12,7 @@ from absl import app, flags
 
 from launch import common
 from ldx.errors import LdxError
-from ldx.sampling import save_samples
+from ldx.eval.samples import save_samples
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -38,7 +38,7 @@ def main(argv):
         _OUTPUT.value,
         _SEED.value,
         _EMA.value,
-        batch_size=run.config.sample.batch_size,
+        batch_size=run.experiment.draw.batch_size,
     )
 
 

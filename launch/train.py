@@ -18,8 +18,9 @@ from ml_collections import config_flags
 
 from launch import common
 from ldx.errors import ConfigError
-from ldx.sampling import save_samples
-from ldx.train import load_run, parallel, train
+from ldx.eval.samples import save_samples
+from ldx.experiment import build_experiment
+from ldx.train import parallel, run_from_state, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, samples.")
@@ -66,18 +67,16 @@ def main(argv):
             "(or set config.train.sample_after=False)."
         )
     _initialize_distributed()
-    train(config, _WORKDIR.value)
-    if config.train.sample_after:
-        run = load_run(_WORKDIR.value)  # Every process takes part in the restore.
-        if jax.process_index() != 0:
-            return
+    exp = build_experiment(config)  # The one typed boundary; the library takes `exp`.
+    state = train(exp, _WORKDIR.value)
+    if exp.train.sample_after and jax.process_index() == 0:
         save_samples(
-            run,
-            config.sample.num_samples,
+            run_from_state(_WORKDIR.value, exp, state),
+            exp.draw.num_samples,
             os.path.join(_WORKDIR.value, "samples.npz"),
-            seed=config.seed,
-            use_ema=config.sample.use_ema,
-            batch_size=config.sample.batch_size,
+            seed=exp.seed,
+            use_ema=exp.draw.use_ema,
+            batch_size=exp.draw.batch_size,
         )
 
 

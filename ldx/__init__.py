@@ -6,8 +6,13 @@ The public API, one import away:
     run = ldx.load_run("/tmp/ldx")                 # a trained workdir
     generate = ldx.make_generate_fn(run.model_fn, run.experiment.generate)  # jitted
     x = generate(run.params(), jax.random.key(0), 16)  # [16, T, D], normalised units
+
+Importing ldx imports both model families (ldx.ld, ldx.ldidp), which register their
+builders with ldx.experiment.
 """
 
+from ldx import ld, ldidp  # noqa: F401  (fills ldx.experiment.BUILDERS)
+from ldx.batching import batch_map, make_generate_fn
 from ldx.data import DataConfig, Dataset, MinMaxScaler, build_dataset, get_batch
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, eps_loss, make_schedule, q_sample
 from ldx.errors import (
@@ -19,9 +24,16 @@ from ldx.errors import (
     Preempted,
 )
 from ldx.experiment import Experiment, build_experiment
-from ldx.models import LatentDiffusionModel, ModelConfig
-from ldx.objectives import METHODS, ObjectiveConfig, make_loss_fn
-from ldx.sampling import SamplerConfig, generate, make_generate_fn, save_samples
-from ldx.train import Run, TrainState, load_run, train
+from ldx.ld import (
+    METHODS,
+    LatentDiffusionModel,
+    LDExperiment,
+    ModelConfig,
+    ObjectiveConfig,
+    SamplerConfig,
+    generate,
+    make_loss_fn,
+)
+from ldx.train import Run, TrainConfig, TrainState, load_run, run_from_state, train
 
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import pytest
 from configs.default import get_config
 from launch import common
 from ldx.errors import CheckpointError, ConfigError, DataError
+from ldx.experiment import build_experiment
 from ldx.train import parallel, train
 
 
@@ -39,7 +40,7 @@ def test_bad_config_values_write_nothing(tmp_path, fields, error, message):
     # Given an out-of-range config value; then train() names it and creates no workdir.
     workdir = tmp_path / "w"
     with pytest.raises(error, match=message):
-        train(_smoke(**fields), str(workdir))
+        train(build_experiment(_smoke(**fields)), str(workdir))
     assert not workdir.exists()
 
 
@@ -47,7 +48,7 @@ def test_negative_seed_is_refused(tmp_path):
     config = _smoke()
     config.seed = -1
     with pytest.raises(ConfigError, match=r"config.seed=-1 must be an integer >= 0"):
-        train(config, str(tmp_path / "w"))
+        train(build_experiment(config), str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
 
 
@@ -57,9 +58,9 @@ def test_workdir_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "file"
     path.write_text("keep me")
     with pytest.raises(CheckpointError, match=r"is a file, expected a directory"):
-        train(_smoke(), str(path))
+        train(build_experiment(_smoke()), str(path))
     with pytest.raises(CheckpointError, match=r"cannot create --workdir=.*file/sub"):
-        train(_smoke(), str(path / "sub"))
+        train(build_experiment(_smoke()), str(path / "sub"))
     assert path.read_text() == "keep me"
 
 

@@ -21,7 +21,7 @@ from ldx.dependency import (
     summarize,
     with_z_baseline,
 )
-from ldx.dependency_report import latents_and_series, measures
+from ldx.dependency.report import latents_and_series, measures
 from ldx.errors import LdxError
 from ldx.nn import make_decoder
 from ldx.train import load_run

@@ -11,8 +11,8 @@ from configs.grids import get_grid
 from ldx import metrics
 from ldx.data import DataConfig, build_dataset
 from ldx.errors import ConfigError
-from ldx.evaluation import METRICS, EvalConfig, reference_sets
-from ldx.reproduce import Cell, Grid, _check_spec
+from ldx.eval.grid import Cell, Grid, _check_spec
+from ldx.eval.scores import METRICS, EvalConfig, reference_sets
 from tests.launch_test import run_app
 
 CELLS = ("sines-gru-ld-s0", "sines-gru-psld-s0")

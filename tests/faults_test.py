@@ -14,6 +14,7 @@ import pytest
 
 from configs.default import get_config
 from ldx.errors import CheckpointError
+from ldx.experiment import build_experiment
 from ldx.train import load_run, loop, train
 from ldx.train.checkpoint import checkpoint_manager
 from ldx.train.writer import read_metrics
@@ -31,7 +32,7 @@ def _config(**train):
 def clean(tmp_path_factory):
     """(workdir, final state, state at checkpoint 3) of an uninterrupted smoke run."""
     workdir = str(tmp_path_factory.mktemp("clean"))
-    state = train(_config(), workdir)
+    state = train(build_experiment(_config()), workdir)
     return workdir, state, _restore(workdir, 3, state)
 
 
@@ -67,7 +68,7 @@ def test_nan_batches_are_skipped_and_counted(clean, tmp_path, monkeypatch):
     _, _, at3 = clean
     monkeypatch.setattr(loop, "get_batch", _nan_from(3))
     workdir = str(tmp_path)
-    state = train(_config(max_bad_steps=4, log_every=1), workdir)
+    state = train(build_experiment(_config(max_bad_steps=4, log_every=1)), workdir)
     assert (int(state.step), int(state.skipped), int(state.bad_steps)) == (6, 3, 3)
     _assert_same(
         (state.params, state.ema_params, state.opt_state),
@@ -138,7 +139,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(clean, tmp_pat
     shutil.copytree(source, workdir)
     corrupt(_data_file(workdir, 6))
     with caplog.at_level(logging.WARNING):
-        state = train(_config(), workdir)
+        state = train(build_experiment(_config()), workdir)
     assert any(
         "Checkpoint 6" in r.getMessage() and "corrupt" in r.getMessage() for r in caplog.records
     )
@@ -157,7 +158,7 @@ def test_all_checkpoints_corrupt_is_an_error_and_moves_nothing(clean, tmp_path):
         _truncate(_data_file(workdir, step))
     before = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
     with pytest.raises(CheckpointError, match=r"no readable checkpoint .*step 6: .*step 3: "):
-        train(_config(), workdir)
+        train(build_experiment(_config()), workdir)
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
     assert not os.path.exists(os.path.join(workdir, "checkpoints_corrupt"))
 
@@ -174,7 +175,7 @@ def test_half_written_checkpoint_is_ignored_then_removed(clean, tmp_path):
         os.path.join(checkpoints, "6"), os.path.join(checkpoints, "9.orbax-checkpoint-tmp")
     )
     assert int(load_run(workdir).state.step) == 6
-    state = train(_config(), workdir)
+    state = train(build_experiment(_config()), workdir)
     _assert_same(state, final)
     assert sorted(os.listdir(checkpoints)) == ["3", "6"]
 
@@ -191,7 +192,7 @@ def test_checkpoints_of_another_model_are_refused(clean, tmp_path):
     with pytest.raises(
         CheckpointError, match=r"checkpoint 6 .* another model: .*float32\(10299,\)"
     ):
-        train(config, workdir)
+        train(build_experiment(config), workdir)
     assert sorted(os.listdir(workdir)) == ["checkpoints"]
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
 
@@ -204,4 +205,4 @@ def test_garbled_config_json_is_refused(clean, tmp_path):
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write('{"seed": 0, "method": ')
     with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
-        train(_config(), workdir)
+        train(build_experiment(_config()), workdir)

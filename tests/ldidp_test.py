@@ -17,6 +17,7 @@ import scipy.signal
 import scipy.stats
 from flax import nnx
 
+from ldx import probability
 from ldx.errors import ConfigError
 from ldx.ldidp import metrics, objective, samplers
 from ldx.ldidp.model import LDIDP, ModelConfig
@@ -42,7 +43,7 @@ def test_gaussian_kl_matches_quadrature_and_monte_carlo():
     rng = np.random.default_rng(0)
     mu_q, mu_p = rng.normal(size=4), rng.normal(size=4)
     std_q, std_p = rng.uniform(0.3, 2.0, 4), rng.uniform(0.3, 2.0, 4)
-    kl = _np(objective.gaussian_kl(mu_q, std_q, mu_p, std_p))
+    kl = _np(probability.gaussian_kl(mu_q, std_q, mu_p, std_p))
     for i in range(4):
         q, p = scipy.stats.norm(mu_q[i], std_q[i]), scipy.stats.norm(mu_p[i], std_p[i])
         integral, _ = scipy.integrate.quad(

@@ -6,8 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from ldx.objectives import METHODS
-from ldx.sampling import make_generate_fn
+from ldx.batching import make_generate_fn
+from ldx.experiment import build_experiment
+from ldx.ld.objective import METHODS
 from ldx.train import load_run, train
 from ldx.train.writer import read_metrics
 
@@ -30,9 +31,9 @@ def test_method_trains_resumes_and_samples(method, backbone, tmp_path):
     # the end), every logged loss is finite, and the run draws finite series of the
     # data's shape from its prior (PSLD: with the random stop).
     workdir = str(tmp_path)
-    first = train(method_config(method, backbone, 3), workdir)
+    first = train(build_experiment(method_config(method, backbone, 3)), workdir)
     assert int(first.step) == 3
-    final = train(method_config(method, backbone, 6), workdir)
+    final = train(build_experiment(method_config(method, backbone, 6)), workdir)
     assert int(final.step) == 6
     rows = read_metrics(workdir)
     assert [r["step"] for r in rows] == [2, 3, 4, 6]
@@ -69,7 +70,7 @@ def test_psld_decoder_uses_the_latent_where_ld_collapses(tmp_path):
         config.data.shuffle_time = True
         config.data.num_samples = 1024
         config.train.log_every = config.train.checkpoint_every = 400
-        train(config, str(tmp_path / method))
+        train(build_experiment(config), str(tmp_path / method))
         spread[method] = decoder_spread_across_latents(load_run(str(tmp_path / method)))
     assert spread["psld"] > 0.05, spread
     assert spread["psld"] > 20 * spread["ld"], spread

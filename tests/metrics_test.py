@@ -1,4 +1,4 @@
-"""ldx.metrics against closed forms and direct computations; ldx.embedding's PCA and t-SNE."""
+"""ldx.metrics against closed forms and direct computations; ldx.eval.embedding's PCA and t-SNE."""
 
 import itertools
 import math
@@ -10,8 +10,8 @@ import scipy.stats
 
 from ldx import metrics
 from ldx.data import sines
-from ldx.embedding import _conditional_p, pca, tsne
 from ldx.errors import DataError
+from ldx.eval.embedding import _conditional_p, pca, tsne
 
 
 def _gaussian_quantiles(mean, std, n):

@@ -1,4 +1,4 @@
-"""Tests of ldx.nn and the latent heads of ldx.models against NumPy re-implementations.
+"""Tests of ldx.nn and the latent heads of ldx.ld.model against NumPy re-implementations.
 
 Shape legend: B batch, T time, D features, Z latent, H width, N heads, K = H / N head size.
 Every reference below is float64 NumPy written from the documented equations, reading the
@@ -14,8 +14,9 @@ import pytest
 import scipy.special
 from flax import nnx
 
-from ldx import models, nn
+from ldx import nn
 from ldx.errors import ConfigError
+from ldx.ld import model as models
 from ldx.nn import transformer
 
 B, T, D, Z, H, HEADS = 3, 6, 2, 8, 8, 2

@@ -1,4 +1,4 @@
-"""Tests of ldx.objectives: likelihoods, KL, weight schedules and the LD / PSLD losses.
+"""Tests of ldx.ld.objective: likelihoods, KL, weight schedules and the LD / PSLD losses.
 
 Shape legend: B batch, T time, D features, Z latent, L diffusion steps.
 References are SciPy / float64 NumPy; the loss tests redraw the documented random numbers
@@ -16,9 +16,11 @@ import scipy.integrate
 import scipy.stats
 from flax import nnx
 
-from ldx import diffusion, models, objectives
+from ldx import diffusion, probability
 from ldx.errors import ConfigError
-from ldx.objectives import ObjectiveConfig
+from ldx.ld import model as models
+from ldx.ld import objective as objectives
+from ldx.ld.objective import ObjectiveConfig
 
 B, T, D, Z, L = 3, 5, 2, 8, 100
 SCHED = diffusion.make_schedule(L)
@@ -56,7 +58,7 @@ def test_gaussian_loglik_matches_scipy():
     """Given x, mean, logvar with batch dims, when summing log-densities, then equal SciPy."""
     x, mean, logvar = _normal(0, 2, 3, T, D), _normal(1, 2, 3, T, D), _normal(2, 2, 3, T, D)
     np.testing.assert_allclose(
-        _np(objectives.gaussian_loglik(x, mean, logvar)), np_loglik(x, mean, logvar), rtol=1e-5
+        _np(objectives.window_loglik(x, mean, logvar)), np_loglik(x, mean, logvar), rtol=1e-5
     )
 
 
@@ -67,7 +69,7 @@ def test_low_rank_gaussian_loglik_matches_scipy_multivariate(rank):
     d = 4
     x, mean, logvar = _normal(30, 2, T, d), _normal(31, 2, T, d), 0.5 * _normal(32, 2, T, d)
     factor = _normal(33, 2, T, d, rank)
-    got = _np(objectives.gaussian_loglik_steps(x, mean, logvar, factor))  # [2, T]
+    got = _np(objectives.step_loglik(x, mean, logvar, factor))  # [2, T]
     want = np.zeros((2, T))
     for b in range(2):
         for t in range(T):
@@ -77,14 +79,14 @@ def test_low_rank_gaussian_loglik_matches_scipy_multivariate(rank):
             want[b, t] = scipy.stats.multivariate_normal(_np(mean[b, t]), cov).logpdf(_np(x[b, t]))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
-        _np(objectives.gaussian_loglik(x, mean, logvar, factor)), want.sum(-1), rtol=1e-4
+        _np(objectives.window_loglik(x, mean, logvar, factor)), want.sum(-1), rtol=1e-4
     )
 
 
 def test_gaussian_kl_matches_quadrature_and_monte_carlo():
     """Given q = N(m, diag s^2), when computing KL(q || N(0, I)), then equal quadrature and MC."""
     mean, logvar = _normal(3, 2, 3), _normal(4, 2, 3)
-    kl = _np(objectives.gaussian_kl(mean, logvar))  # [2]
+    kl = _np(probability.standard_normal_kl(mean, logvar))  # [2]
     q = scipy.stats.norm(_np(mean), np.exp(0.5 * _np(logvar)))
     p = scipy.stats.norm()
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from configs.default import get_config
+from ldx.experiment import build_experiment
 from ldx.train import load_run, train
 from ldx.train.checkpoint import checkpoint_manager
 from ldx.train.writer import read_metrics
@@ -40,8 +41,8 @@ def _eight_devices(workdir: str, out: str) -> None:
     """Runs in a child with 8 CPU devices; writes its measurements to `out` (JSON)."""
     import jax.numpy as jnp
 
+    from ldx.batching import batch_map, chunk_size, make_generate_fn
     from ldx.errors import ConfigError
-    from ldx.sampling import make_generate_fn
     from ldx.train import parallel
 
     assert jax.device_count() == 8
@@ -50,33 +51,38 @@ def _eight_devices(workdir: str, out: str) -> None:
     # its single device (a constant learning rate keeps the compiled step independent of
     # num_steps, so it is shared with tests/train_test.py).
     config = _twenty_steps()
-    sharded = train(config, workdir)
+    sharded = train(build_experiment(config), workdir)
     res["state_devices"] = len(sharded.params.sharding.device_set)
     np.savez(out + ".npz", params=sharded.params, ema_params=sharded.ema_params)
 
     # A batch size not divisible by the device count.
     config.train.batch_size = 12
     try:
-        train(config, workdir + "_b12")
+        train(build_experiment(config), workdir + "_b12")
     except ConfigError as e:
         res["batch_12_error"] = str(e)
     res["batch_12_wrote"] = os.path.exists(workdir + "_b12")
 
-    # data_parallel: a per-example function on 13 rows (padded to 16), and a reduction.
+    # batch_map: a per-example function on 13 rows in chunks of 8 (the last padded), each
+    # chunk split over the 8 devices, one compile.
     w = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     x = np.random.default_rng(1).normal(size=(13, 5)).astype(np.float32)
-    rows = parallel.data_parallel(lambda w, x: jnp.tanh(x @ w), batch_argnums=(1,))
-    res["rows_err"] = float(np.max(np.abs(np.asarray(rows(w, x)) - np.tanh(x @ w))))
-    res["rows_devices"] = len(rows(w, np.tile(x, (2, 1))[:16]).sharding.device_set)
-    mean = parallel.data_parallel(
-        lambda w, x: jnp.mean(x @ w, axis=0), batch_argnums=(1,), per_example=False
-    )
-    x16 = np.tile(x, (2, 1))[:16]
-    res["mean_err"] = float(np.max(np.abs(np.asarray(mean(w, x16)) - (x16 @ w).mean(0))))
-    try:
-        mean(w, x[:12])
-    except ConfigError as e:
-        res["mean_12_error"] = str(e)
+    seen = []
+
+    @jax.jit
+    def rows(w, x):
+        seen.append(x.shape)  # runs once per compile
+        return jnp.tanh(x @ w)
+
+    def chunk(i, size, xb):
+        res.setdefault("chunk_devices", len(xb.sharding.device_set))
+        out = rows(w, xb)
+        res.setdefault("out_devices", len(out.sharding.device_set))
+        return out
+
+    res["rows_err"] = float(np.max(np.abs(batch_map(chunk, x, batch_size=8) - np.tanh(x @ w))))
+    res["compiles"] = len(seen)
+    res["chunk_of_3"] = chunk_size(13, 3, 8)  # rounded up to the device count
 
     # Sampling: series split over the 8 devices equal those drawn on one device.
     def generate(model, key, num):
@@ -122,7 +128,7 @@ def eight(tmp_path_factory):
 def test_sharded_train_step_matches_one_device(eight, tmp_path):
     # Given 20 steps of the loop with the batch split over 8 devices and the same 20 steps
     # on this process's one device; then parameters and EMA agree to 1e-5.
-    one = train(_twenty_steps(), str(tmp_path))
+    one = train(build_experiment(_twenty_steps()), str(tmp_path))
     assert eight["state_devices"] == 8 and int(one.step) == 20
     assert np.max(np.abs(one.params)) > 0.1  # Not a comparison of tiny numbers.
     np.testing.assert_allclose(eight["params"], one.params, atol=1e-5, rtol=0)
@@ -137,12 +143,13 @@ def test_batch_not_divisible_by_devices_is_refused(eight):
     assert not eight["batch_12_wrote"]
 
 
-def test_data_parallel_helper(eight):
-    # Per-example results on a padded batch equal NumPy's and stay split over 8 devices; a
-    # reduction equals NumPy's, and refuses a batch it cannot split evenly.
-    assert eight["rows_err"] < 1e-6 and eight["rows_devices"] == 8
-    assert eight["mean_err"] < 1e-5
-    assert "a batch of 12 is not divisible by the number of devices (8)" in eight["mean_12_error"]
+def test_batch_map_helper(eight):
+    # Per-example results over padded chunks equal NumPy's; every chunk and its result are
+    # split over the 8 devices; the jitted function compiles once; chunks are a multiple of 8.
+    assert eight["rows_err"] < 1e-6
+    assert eight["chunk_devices"] == 8 and eight["out_devices"] == 8
+    assert eight["compiles"] == 1
+    assert eight["chunk_of_3"] == 8
 
 
 def test_sampling_is_split_over_devices(eight):
@@ -242,7 +249,7 @@ def test_two_processes_train_preempt_resume_and_checkpoint_once(tmp_path):
     config = get_config("smoke")
     config.train.sample_after = False
     config.train.num_steps, config.train.checkpoint_every = NUM_STEPS, CHECKPOINT_EVERY
-    reference = train(config, str(tmp_path / "one"))
+    reference = train(build_experiment(config), str(tmp_path / "one"))
     state = load_run(workdir).state
     assert int(state.step) == NUM_STEPS
     np.testing.assert_allclose(state.params, reference.params, atol=1e-5, rtol=0)

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from configs.default import get_config
+from ldx.experiment import build_experiment
 from ldx.train import load_run, train
 from ldx.train.checkpoint import checkpoint_manager
 from ldx.train.writer import read_metrics
@@ -118,7 +119,7 @@ def test_killed_and_terminated_runs_resume_bitwise_identical(tmp_path):
 
     config = get_config("smoke")
     config.train.update(OVERRIDES)
-    uninterrupted = train(config, str(tmp_path / "uninterrupted"))
+    uninterrupted = train(build_experiment(config), str(tmp_path / "uninterrupted"))
     resumed = load_run(workdir).state
     for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(uninterrupted), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

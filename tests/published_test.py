@@ -1,4 +1,4 @@
-"""Tests of ldx.published (Diffusion-TS's protocol) and `launch.evaluate --protocol=diffusion_ts`."""
+"""Tests of ldx.eval.published (Diffusion-TS's protocol) and `launch.evaluate --protocol=diffusion_ts`."""
 
 import json
 import os
@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from ldx import metrics, published
+from ldx import metrics
+from ldx.eval import published
 from ldx.data import DataConfig, load_source, make_windows
 from tests.evaluation_test import CELLS, grid_dir  # noqa: F401  (the trained smoke grid)
 from tests.launch_test import run_app

@@ -103,7 +103,7 @@ def _smoke(**overrides):
 def trained(tmp_path_factory):
     """A smoke run trained for 6 steps with a constant learning rate."""
     workdir = str(tmp_path_factory.mktemp("run"))
-    state = train(_smoke(train__lr_schedule="constant"), workdir)
+    state = train(build_experiment(_smoke(train__lr_schedule="constant")), workdir)
     return workdir, state
 
 
@@ -127,8 +127,8 @@ def test_resume_is_bitwise_identical(trained, tmp_path):
     # then the final parameters equal the uninterrupted run's bit for bit.
     _, uninterrupted = trained
     workdir = str(tmp_path)
-    train(_smoke(train__lr_schedule="constant", train__num_steps=3), workdir)
-    resumed = train(_smoke(train__lr_schedule="constant"), workdir)
+    train(build_experiment(_smoke(train__lr_schedule="constant", train__num_steps=3)), workdir)
+    resumed = train(build_experiment(_smoke(train__lr_schedule="constant")), workdir)
     np.testing.assert_array_equal(resumed.params, uninterrupted.params)
     np.testing.assert_array_equal(resumed.opt_state[1][0].mu, uninterrupted.opt_state[1][0].mu)
 
@@ -157,7 +157,7 @@ def test_other_config_in_workdir_is_refused(trained):
     config = _smoke(train__lr_schedule="constant")
     config.method = "psld"
     with pytest.raises(CheckpointError, match="config.method: saved 'ld', now 'psld'"):
-        train(config, workdir)
+        train(build_experiment(config), workdir)
     assert open(path).read() == before
 
 

@@ -1,6 +1,6 @@
 """Neural Latents Benchmark tensors: MC_Maze_Small (monkey reaching, 5 ms bins).
 
-Shape legend: N trials, T bins (140), D neurons (142 = 107 held-in + 35 held-out).
+Shapes (ldx/shapes.py): N trials, T bins (140), D neurons (142 = 107 held-in + 35 held-out).
 
 The file `mc_maze_small/train.npz` holds `encoder_input` (held-in spikes), `heldout_target`
 (held-out spikes), `full_target` (both, held-in first) and `extra__behavior` (hand velocity).

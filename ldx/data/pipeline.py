@@ -1,6 +1,6 @@
 """From raw arrays to normalised train/test windows and stateless batches.
 
-Shape legend: N rows, W windows, T time, D features, B batch.
+Shapes (ldx/shapes.py): N rows, W windows, T time, D features, B batch.
 
 Conventions follow TimeGAN / Diffusion-TS: windows of `seq_len` consecutive rows with stride 1,
 each feature min-max scaled to [0, 1] with statistics of the training windows only.

@@ -1,6 +1,6 @@
 """Raw arrays from generators and files: Sines, CSV, NPY, MAT and the named datasets.
 
-Shape legend: N rows (or windows), T time, D features.
+Shapes (ldx/shapes.py): N rows (or windows), T time, D features.
 
 Every loader validates its input at the boundary and raises `DataError` with a message that names
 the file, field or value at fault and what was expected.

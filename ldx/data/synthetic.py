@@ -1,6 +1,7 @@
 """Synthetic sequences with known latents: 2-D spirals and spikes driven by a Lorenz system.
 
-Shape legend: N windows (trials), T time, D observed features (neurons), L true latent size.
+Shapes (ldx/shapes.py):
+N windows (trials), T time, D observed features (neurons), G true latent size.
 
 Each generator returns `(observations, latents)`; the data registry (`ldx.data.load_source`) keeps
 the observations, and evaluation regenerates the latents from the same arguments (the generators

@@ -6,22 +6,15 @@ samplers.py    implicit (DDIM-like, eta) and explicit (Langevin) samplers: a lat
                each, then one batched decoding
 poisson.py     exact Poisson draws by inversion (much faster than jax.random.poisson on CPU)
 metrics.py     latent alignment, bits/spike, smoothing + GLM baseline, ridge R^2, MMD
-evaluation.py  everything `launch.evaluate` reports for a trained run
-experiment.py  config -> LDIDPExperiment (the Experiment interface of ldx.train)
+evaluation.py  everything `launch.evaluate` reports for a trained run; figures.py its figures
+experiment.py  config -> LDIDPExperiment (the interface of ldx/experiment.py); registers `ldidp`
+
+The likelihoods and KLs are in ldx/probability.py, shared with LD.
 """
 
 from ldx.ldidp.experiment import LDIDPExperiment, build_experiment
 from ldx.ldidp.model import LDIDP, ModelConfig
-from ldx.ldidp.objective import (
-    ObjectiveConfig,
-    bernoulli_loglik,
-    gaussian_kl,
-    gaussian_loglik,
-    make_loss_fn,
-    poisson_loglik,
-    posterior,
-    posterior_mean,
-)
+from ldx.ldidp.objective import ObjectiveConfig, make_loss_fn, posterior, posterior_mean
 from ldx.ldidp.samplers import (
     SamplerConfig,
     explicit_rollout,

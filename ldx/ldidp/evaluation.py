@@ -1,6 +1,7 @@
 """Evaluating a trained LDIDP run: latent recovery, co-smoothing, decoding, sample statistics.
 
-Shape legend: N windows (trials), T time, D features, Din held-in, Z latent, L true latent.
+Shapes (ldx/shapes.py):
+N windows (trials), T time, D features, Din held-in, Z latent, G true latent.
 
 `evaluate(experiment, model)` returns a flat dict of numbers (and writes figures when asked):
 
@@ -26,9 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ldx.data import split_indices, synthetic
+from ldx.batching import batch_map
+from ldx.data import split_indices
 from ldx.data.nlb import MC_MAZE_SMALL, load_nlb
 from ldx.data.sources import data_dir_default
+from ldx.errors import ConfigError
 from ldx.ldidp import metrics
 from ldx.ldidp.experiment import LDIDPExperiment
 from ldx.ldidp.model import LDIDP
@@ -37,10 +40,8 @@ from ldx.ldidp.samplers import SamplerConfig, sample
 
 
 def _batched(fn, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Applies a jitted fn to x [N, ...] in chunks; concatenates each output along axis 0."""
-    starts = range(0, len(x), batch_size)
-    outs = [jax.device_get(fn(jnp.asarray(x[i : i + batch_size]))) for i in starts]
-    return [np.concatenate(parts) for parts in zip(*outs)]
+    """A jitted fn over x [N, ...] in fixed-size chunks (`ldx.batching.batch_map`)."""
+    return list(batch_map(lambda i, size, xb: fn(xb), x, batch_size=batch_size))
 
 
 def _mean_obs(model: LDIDP, z: jax.Array) -> jax.Array:
@@ -90,19 +91,6 @@ def infer(
 
     z, mean = _batched(fn, x, batch_size)
     return z, mean
-
-
-def true_latents(exp: LDIDPExperiment) -> np.ndarray | None:
-    """The generator's latents of every window of a synthetic data set, else None. # [N, T, L]"""
-    d = exp.data
-    if d.name == "spiral":
-        return synthetic.spirals(d.num_samples, d.seq_len, d.seed)[1]
-    if d.name in ("spikes_poisson", "spikes_bernoulli"):
-        model = d.name.removeprefix("spikes_")
-        return synthetic.lorenz_spikes(d.num_samples, d.seq_len, d.dim, d.seed, spike_model=model)[
-            1
-        ]
-    return None
 
 
 def heldout_elbo(model: LDIDP, x: np.ndarray, key: jax.Array) -> float:
@@ -228,12 +216,12 @@ def evaluate(
     z_train, _ = infer(model, ds.train)
     z_test, mean_test = infer(model, ds.test)
     out: dict[str, float] = {"test_elbo": heldout_elbo(model, ds.test, jax.random.key(seed))}
-    truth = true_latents(exp)
+    truth = exp.true_latents()
     if truth is not None:
         train, test = split_indices(len(truth), d)
         scores = metrics.affine_alignment(z_train, truth[train], z_test, truth[test])
         out.update({f"latent_{k}": v for k, v in scores.items()})
-    if d.name == "mc_maze":
+    if exp.reference == "nlb":
         out.update(mc_maze_scores(exp, z_train, z_test, mean_test))
         if rate_samples:  # co-bps of the posterior predictive rates as well
             _, sampled = infer(model, ds.test, rate_samples, seed)
@@ -241,7 +229,7 @@ def evaluate(
             heldout = ds.test[..., h:]
             out["co_bps_sampled"] = metrics.bits_per_spike(sampled[..., h:], heldout)
     z_gen, x_gen = generate(model, exp.sampler, num_samples, ds.seq_len, seed)
-    bin_width = mmd_bin if mmd_bin is not None else (10 if d.name == "mc_maze" else 1)
+    bin_width = mmd_bin if mmd_bin is not None else (10 if exp.reference == "nlb" else 1)
     out.update(sample_statistics(x_gen, ds.test, ds.train, counts, bin_width))
     if figures_dir:
         from ldx.ldidp import figures
@@ -270,18 +258,14 @@ def evaluate_run(run, **kwargs) -> tuple[dict, np.ndarray]:
       (results: the run's description and settings plus `evaluate`'s numbers, the generated
        windows [num_samples, T, D] in normalised units).
     """
-    from ldx.errors import ConfigError
-
-    if not isinstance(run.experiment, LDIDPExperiment):
-        raise ConfigError(f"{run.workdir} holds a {run.config.method!r} run, not an ldidp run.")
-    numbers, x_gen = evaluate(run.experiment, run.model(), **kwargs)
+    exp = run.experiment
+    if not isinstance(exp, LDIDPExperiment):
+        raise ConfigError(f"{run.workdir} holds a {exp.method!r} run, not an ldidp run.")
+    numbers, x_gen = evaluate(exp, run.model(), **kwargs)
     settings = {k: v for k, v in kwargs.items() if k != "figures_dir"}
-    c = run.config
     head = {
         "workdir": run.workdir,
-        "method": c.method,
-        "dataset": c.data.name,
-        "seed": int(c.seed),
+        **exp.describe(),
         "train_steps": int(run.state.step),
         "eval": settings,
     }

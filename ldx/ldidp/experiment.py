@@ -1,7 +1,9 @@
-"""An `ldidp` config as an Experiment (the interface `ldx.train` and `ldx.sampling` use).
+"""An `ldidp` config as an Experiment (the interface of ldx/experiment.py).
 
-`build_experiment(config)` validates config.{data, model, objective, sample} into frozen
-dataclasses, loads the data and checks that it suits the observation model.
+`build_experiment(config)` validates config.{data, model, objective, sample, train} into frozen
+dataclasses, loads the data and checks that it suits the observation model. It also records
+what the evaluation can compare against (`reference`): the generator's true latents of a
+synthetic set, or the NLB held-out neurons and behaviour of MC_Maze.
 """
 
 from __future__ import annotations
@@ -13,24 +15,39 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from ldx.data import DataConfig, Dataset, build_dataset
+from ldx import experiment
+from ldx.data import DataConfig, Dataset, build_dataset, synthetic
 from ldx.errors import ConfigError
-from ldx.experiment import typed
 from ldx.ldidp.model import LDIDP, ModelConfig
 from ldx.ldidp.objective import ObjectiveConfig, make_loss_fn
 from ldx.ldidp.samplers import SamplerConfig, sample
+from ldx.train.config import TrainConfig
+
+METHOD = "ldidp"
+# What a data set offers the evaluation beyond its windows: config.data.name -> reference.
+REFERENCES = {
+    "spiral": "latents",
+    "spikes_poisson": "latents",
+    "spikes_bernoulli": "latents",
+    "mc_maze": "nlb",
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class LDIDPExperiment:
     """A validated `ldidp` config: data, model, objective and sampler settings."""
 
+    method: str
     seed: int
     data: DataConfig
     dataset: Dataset
     model: ModelConfig
     objective: ObjectiveConfig
     sampler: SamplerConfig
+    train: TrainConfig
+    draw: experiment.DrawConfig
+    spec: dict
+    reference: str  # "latents" (true_latents()), "nlb" (MC_Maze's held-out data) or "none"
 
     def init_model(self) -> LDIDP:
         """A fresh model whose decoder bias is the inverse link of the training mean.
@@ -51,6 +68,21 @@ class LDIDPExperiment:
     def generate(self, model: LDIDP, key, num: int):
         """num series [num, T, D] from the configured sampler (implicit by default)."""
         return sample(model, self.sampler, key, num, self.dataset.seq_len)[1]
+
+    def describe(self) -> dict:
+        return {"method": self.method, "dataset": self.data.name, "seed": self.seed}
+
+    def true_latents(self):
+        """The generator's latents of every window (before the split), or None. # [N, T, G]"""
+        if self.reference != "latents":
+            return None
+        d = self.data
+        if d.name == "spiral":
+            return synthetic.spirals(d.num_samples, d.seq_len, d.seed)[1]
+        spike_model = d.name.removeprefix("spikes_")
+        return synthetic.lorenz_spikes(
+            d.num_samples, d.seq_len, d.dim, d.seed, spike_model=spike_model
+        )[1]
 
 
 def initial_bias(observation: str, train: np.ndarray) -> np.ndarray:
@@ -86,6 +118,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> LDIDPExperiment:
         raise ConfigError(
             f"config.train.stages={config.train.stages!r}: ldidp trains jointly; use 'joint'."
         )
+    typed = experiment.typed
     data = typed(DataConfig, config.data, "data", seed=config.seed)
     dataset = build_dataset(data)
     model = typed(ModelConfig, config.model, "model", features=dataset.dim)
@@ -93,4 +126,28 @@ def build_experiment(config: ml_collections.ConfigDict) -> LDIDPExperiment:
     objective = typed(ObjectiveConfig, config.objective, "objective")
     sample_cfg = {k: v for k, v in config.sample.items() if k not in ("num_samples", "use_ema")}
     sampler = typed(SamplerConfig, ml_collections.ConfigDict(sample_cfg), "sample")
-    return LDIDPExperiment(config.seed, data, dataset, model, objective, sampler)
+    # The dependency probe measures LD decoders; LDIDP has none to measure.
+    train = typed(
+        TrainConfig,
+        config.train,
+        "train",
+        dependency_every=0,
+        dependency_probe_size=1,
+        dependency_points=1,
+    )
+    return LDIDPExperiment(
+        METHOD,
+        config.seed,
+        data,
+        dataset,
+        model,
+        objective,
+        sampler,
+        train,
+        experiment.draw_config(config),
+        experiment.spec(config),
+        REFERENCES.get(data.name, "none"),
+    )
+
+
+experiment.register([METHOD], build_experiment)

@@ -1,7 +1,7 @@
 """Evaluation metrics for latent dynamical models, in float64 NumPy.
 
-Shape legend: N trials (windows), T time, D neurons or features, Z inferred latent size,
-L true latent size, F regression features.
+Shapes (ldx/shapes.py): N trials (windows), T time, D neurons or features, Z inferred latent size,
+G true latent size, F regression features.
 
 * `affine_alignment`: MSE and correlation between true latents and inferred latents mapped by the
   least-squares affine map (fitted on one set, scored on another).
@@ -30,19 +30,19 @@ def _with_bias(x: np.ndarray) -> np.ndarray:
 
 
 def fit_affine(inferred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Least-squares W minimising ||[z, 1] W - y||^2. # [..., Z], [..., L] -> [Z + 1, L]"""
+    """Least-squares W minimising ||[z, 1] W - y||^2. # [..., Z], [..., G] -> [Z + 1, G]"""
     w, *_ = np.linalg.lstsq(_with_bias(_flat(inferred)), _flat(true), rcond=None)
     return w
 
 
 def apply_affine(w: np.ndarray, inferred: np.ndarray) -> np.ndarray:
-    """[z, 1] W. # [..., Z] -> [..., L]"""
+    """[z, 1] W. # [..., Z] -> [..., G]"""
     z = np.asarray(inferred, np.float64)
     return z @ w[:-1] + w[-1]
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-column Pearson correlation of two [rows, L] arrays -> [L]."""
+    """Per-column Pearson correlation of two [rows, G] arrays -> [G]."""
     a, b = _flat(a), _flat(b)
     a, b = a - a.mean(0), b - b.mean(0)
     return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
@@ -62,15 +62,15 @@ def affine_alignment(
         mse = mean_{rows, l} (y_hat - y)^2,   corr = mean_l pearson(y_hat[:, l], y[:, l]),
         r2 = mean_l (1 - SS_res,l / SS_tot,l),
 
-    and, for windows [N, T, L], corr_within: the correlation after removing each window's time
+    and, for windows [N, T, G], corr_within: the correlation after removing each window's time
     mean from y_hat and y (how well the dynamics inside windows are recovered, not only where
     the windows lie).
 
     Args:
       inferred_fit: inferred latents of the fit set. # [..., Z]
-      true_fit: true latents of the fit set. # [..., L]
+      true_fit: true latents of the fit set. # [..., G]
       inferred_eval: inferred latents of the eval set. # [..., Z]
-      true_eval: true latents of the eval set. # [..., L]
+      true_eval: true latents of the eval set. # [..., G]
 
     Returns:
       {"mse", "corr", "r2"} on the eval set.
@@ -79,7 +79,7 @@ def affine_alignment(
     z = inferred_fit if inferred_eval is None else inferred_eval
     y_true = np.asarray(true_fit if true_eval is None else true_eval, np.float64)
     y_pred = apply_affine(w, z)
-    y, y_hat = _flat(y_true), _flat(y_pred)  # [rows, L]
+    y, y_hat = _flat(y_true), _flat(y_pred)  # [rows, G]
     ss_res = ((y_hat - y) ** 2).sum(0)
     ss_tot = ((y - y.mean(0)) ** 2).sum(0)
     out = {
@@ -96,7 +96,7 @@ def affine_alignment(
     return out
 
 
-def poisson_loglik(rates: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _poisson_loglik(rates: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Elementwise log Poisson(k; lambda) = k log lambda - lambda - log k!."""
     rates, counts = np.asarray(rates, np.float64), np.asarray(counts, np.float64)
     return scipy.special.xlogy(counts, rates) - rates - scipy.special.gammaln(counts + 1.0)
@@ -111,7 +111,7 @@ def bits_per_spike(rates: np.ndarray, counts: np.ndarray) -> float:
     counts = _flat(counts)  # [rows, D]
     rates = np.maximum(_flat(rates), 1e-9)
     null = np.broadcast_to(counts.mean(0, keepdims=True), counts.shape)
-    gain = poisson_loglik(rates, counts).sum() - poisson_loglik(null, counts).sum()
+    gain = _poisson_loglik(rates, counts).sum() - _poisson_loglik(null, counts).sum()
     return float(gain / (counts.sum() * math.log(2.0)))
 
 
@@ -230,7 +230,7 @@ def smoothing_baseline(
 
 
 def ridge_fit(features: np.ndarray, targets: np.ndarray, l2: float = 1e-2) -> np.ndarray:
-    """Ridge regression weights [F + 1, L] of [f, 1] -> y (bias not penalised)."""
+    """Ridge regression weights [F + 1, G] of [f, 1] -> y (bias not penalised)."""
     x, y = _with_bias(_flat(features)), _flat(targets)
     penalty = np.full(x.shape[1], l2 * len(x))
     penalty[-1] = 0.0
@@ -260,7 +260,7 @@ def ridge_r2(
 
     Args:
       features_fit: fit-set features, windows [N, T, F] or rows [R, F].
-      targets_fit: fit-set targets. # [N, T, L] or [R, L]
+      targets_fit: fit-set targets. # [N, T, G] or [R, G]
       features_eval: eval-set features.
       targets_eval: eval-set targets.
       l2: ridge penalty per row; None chooses it from RIDGE_GRID by `folds`-fold
@@ -292,7 +292,7 @@ def _ridge_r2_grid(features_fit, targets_fit, features_eval, targets_eval, penal
     """`ridge_r2` for each penalty, sharing one standardisation and Gram matrix. -> [P]"""
     f = _flat(features_fit)
     mu, sd = f.mean(0), f.std(0) + 1e-8
-    x, y = _with_bias((f - mu) / sd), _flat(targets_fit)  # [R, F + 1], [R, L]
+    x, y = _with_bias((f - mu) / sd), _flat(targets_fit)  # [R, F + 1], [R, G]
     gram, xty = x.T @ x, x.T @ y
     x_eval = _with_bias((_flat(features_eval) - mu) / sd)
     scores = []

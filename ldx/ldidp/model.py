@@ -1,6 +1,7 @@
 """The LDIDP model: observation encoder, GRU latent dynamics and observation decoder.
 
-Shape legend: B batch, T time, D observed features, Din encoder features, Z latent, H width.
+Shapes (ldx/shapes.py):
+B batch, T time, D observed features, Din encoder features, Z latent, H width.
 
 The maths (docs/ldidp.md has the derivation):
 
@@ -97,11 +98,6 @@ class ModelConfig:
             raise ConfigError(f"config.model.obs_std={self.obs_std} must be > 0.")
         if self.init_std < 0:
             raise ConfigError(f"config.model.init_std={self.init_std} must be >= 0 (0: learned).")
-
-    @property
-    def backbone(self) -> str:
-        """The recurrent family (for the training loop's log line)."""
-        return "gru"
 
     @property
     def din(self) -> int:

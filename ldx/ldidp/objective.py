@@ -1,6 +1,6 @@
 """The LDIDP evidence lower bound: likelihoods, closed-form KL terms, the posterior scan.
 
-Shape legend: B batch, T time, D features, Z latent, H width.
+Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
     log p(x_{1:T}) >= E_q[ sum_k log p(x_k | z_k) ]
                       - KL(q(z_0 | x) || N(0, I))
@@ -14,15 +14,13 @@ evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
 from ldx.errors import ConfigError
 from ldx.ldidp.model import LDIDP
-
-LOG_2PI = math.log(2.0 * math.pi)
+from ldx.probability import bernoulli_loglik, gaussian_kl, gaussian_loglik_std, poisson_loglik
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,34 +47,10 @@ class ObjectiveConfig:
             )
 
 
-def gaussian_kl(mu_q: jax.Array, std_q, mu_p: jax.Array, std_p) -> jax.Array:
-    """Elementwise KL(N(mu_q, std_q^2) || N(mu_p, std_p^2)).
-
-    KL = log(std_p / std_q) + (std_q^2 + (mu_q - mu_p)^2) / (2 std_p^2) - 1/2
-    """
-    var_q, var_p = jnp.square(std_q), jnp.square(std_p)
-    return jnp.log(std_p) - jnp.log(std_q) + (var_q + jnp.square(mu_q - mu_p)) / (2 * var_p) - 0.5
-
-
-def gaussian_loglik(x: jax.Array, mean: jax.Array, std) -> jax.Array:
-    """Elementwise log N(x; mean, std^2)."""
-    return -0.5 * (LOG_2PI + 2 * jnp.log(std) + jnp.square((x - mean) / std))
-
-
-def bernoulli_loglik(x: jax.Array, logits: jax.Array) -> jax.Array:
-    """Elementwise log Bernoulli(x; sigmoid(logits)) = x logits - softplus(logits), x in {0, 1}."""
-    return x * logits - jax.nn.softplus(logits)
-
-
-def poisson_loglik(x: jax.Array, log_rate: jax.Array) -> jax.Array:
-    """Elementwise log Poisson(x; exp(log_rate)) = x log_rate - exp(log_rate) - log x!."""
-    return x * log_rate - jnp.exp(log_rate) - jax.lax.lgamma(x + 1.0)
-
-
 def obs_loglik(observation: str, x: jax.Array, out: jax.Array, obs_std: float) -> jax.Array:
     """Elementwise log p(x | f_theta(z)) for the observation model. # [..., D]"""
     if observation == "gaussian":
-        return gaussian_loglik(x, out, obs_std)
+        return gaussian_loglik_std(x, out, obs_std)
     if observation == "bernoulli":
         return bernoulli_loglik(x, out)
     return poisson_loglik(x, out)

@@ -1,6 +1,6 @@
 """Exact Poisson draws by inversion, much faster than `jax.random.poisson` for small rates.
 
-Shape legend: any array shape [...] (one draw per rate).
+Shapes (ldx/shapes.py): any array shape [...] (one draw per rate).
 
 `jax.random.poisson` runs Knuth's algorithm (a fresh uniform for every element at every
 iteration) and, on every element, a rejection loop for rates >= 10; on CPU it costs 0.5-2 s per

@@ -1,6 +1,6 @@
 """Generating latent trajectories and observations: the implicit and the explicit sampler.
 
-Shape legend: N series, T time, D features, Z latent, H width, M Langevin steps.
+Shapes (ldx/shapes.py): N series, T time, D features, Z latent, H width, M Langevin steps.
 
 Implicit (DDIM-like), one `lax.scan` over k for the latents, then every x_k at once:
 

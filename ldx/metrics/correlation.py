@@ -1,6 +1,7 @@
 """Diffusion-TS's correlational score: the difference of the feature cross-correlations.
 
-Shape legend: N windows, T time, D features, L lags, P = D (D + 1) / 2 feature pairs.
+Shapes (ldx/shapes.py): N windows, T time, D features, K lags; pairs = D (D + 1) / 2 feature
+pairs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def cross_correlations(x, max_lag: int = 1) -> np.ndarray:
       max_lag: L, the number of lags 0..L-1 (Diffusion-TS uses L = 1: the lag-0 correlations).
 
     Returns:
-      C_l[i, j] for the lower-triangular pairs (i, j) in `np.tril_indices(D)` order. # [L, P]
+      C_l[i, j] for the lower-triangular pairs (i, j) in `np.tril_indices(D)` order. # [K, pairs]
     """
     (x, _) = pair(x, x)
     if not 1 <= max_lag < x.shape[1]:
@@ -35,7 +36,7 @@ def cross_correlations(x, max_lag: int = 1) -> np.ndarray:
     i, j = np.tril_indices(x.shape[2])
     out = []
     for lag in range(max_lag):
-        a, b = x[:, lag:, i], x[:, : x.shape[1] - lag, j]  # [N, T - lag, P]
+        a, b = x[:, lag:, i], x[:, : x.shape[1] - lag, j]  # [N, T - lag, pairs]
         out.append((a * b).mean(axis=(0, 1)))
     return np.stack(out)
 
@@ -58,5 +59,5 @@ def correlational_score(real, fake, max_lag: int = 1) -> float:
       the score, >= 0.
     """
     r, f = pair(real, fake)
-    diff = cross_correlations(f, max_lag) - cross_correlations(r, max_lag)  # [L, P]
+    diff = cross_correlations(f, max_lag) - cross_correlations(r, max_lag)  # [K, pairs]
     return float(np.abs(diff).sum() / 10.0)

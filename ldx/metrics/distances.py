@@ -1,6 +1,7 @@
 """Sample-based distances between two sets of windows: Wasserstein (exact, sliced) and MMD.
 
-Shape legend: N real windows, M generated windows, T time, D features, F = T * D, K projections.
+Shapes (ldx/shapes.py):
+N real windows, M generated windows, T time, D features, F = T * D, K projections.
 
 Every function flattens a window x in R^{T x D} to a vector in R^F (row-major, time outer) and
 compares the two empirical distributions P = (1/N) sum_i delta_{x_i}, Q = (1/M) sum_j delta_{y_j}.

@@ -1,6 +1,6 @@
 """Metrics that train a small post-hoc network: TimeGAN's discriminative and predictive scores.
 
-Shape legend: N real windows, M generated windows, T time, D features, H hidden width,
+Shapes (ldx/shapes.py): N real windows, M generated windows, T time, D features, H hidden width,
 R repeats, B batch.
 
 Both follow the TimeGAN protocol (Yoon et al. 2019, as re-used by Diffusion-TS): a 1-layer GRU

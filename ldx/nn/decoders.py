@@ -1,6 +1,6 @@
 """Autoregressive decoders p(X | z) = prod_t N(x_t; mu_t, diag sigma_t^2).
 
-Shape legend: B batch, T time, D features, Z latent, H width.
+Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
 Every decoder exposes the same interface, so objectives, samplers and the
 dependency measure never look at the backbone:
@@ -38,7 +38,7 @@ class GaussianHead(nnx.Module):
         Sigma = S (I + U U^T) S,  S = diag(sigma) [D, D],  U = factor [D, r],
 
     so x_t = mean + S (eps_1 + U eps_2) with eps_1 ~ N(0, I_D), eps_2 ~ N(0, I_r). U is unitless,
-    so the correlations are learned apart from the scale; see `ldx.objectives.gaussian_loglik_steps`.
+    so the correlations are learned apart from the scale; see `ldx.probability.lowrank_gaussian_loglik`.
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Sequence encoders: a window X [B, T, D] -> a summary vector v [B, H].
 
 The latent head (Gaussian posterior or bounded deterministic code) lives in
-`ldx.models`, so the same encoders serve LD, PSLD and their baselines.
+`ldx.ld.model`, so the same encoders serve LD, PSLD and their baselines.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """GRU and LSTM stacks written as explicit `lax.scan`s over cells.
 
-Shape legend: B batch, T time, F input features, H hidden width, L layers.
+Shapes (ldx/shapes.py): B batch, T time, F input features, H hidden width; layers in words.
 
 The input projection of every layer is computed for the whole sequence at once
 (one [B*T, F] x [F, kH] matmul) before the scan, so the sequential part only

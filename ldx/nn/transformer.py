@@ -1,6 +1,7 @@
 """Pre-LayerNorm Transformer blocks with an explicit, functional KV cache.
 
-Shape legend: B batch, T time (tokens), H width, N heads, K = H / N head size.
+Shapes (ldx/shapes.py): B batch, T time (tokens), H width; heads and head_size = H / heads
+in words.
 
 The cache is a plain pytree passed in and out (no mutable module state), so
 step-by-step decoding is a `lax.scan` like the recurrent decoders.
@@ -39,10 +40,11 @@ class SelfAttention(nnx.Module):
     def _heads(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         b, t, h = x.shape
         qkv = self.qkv(x).reshape(b, t, 3, self.num_heads, h // self.num_heads)
-        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, T, N, K]
+        return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, T, heads, head_size]
 
     def _attend(self, q, k, v, mask):
-        # q [B, Tq, N, K], k/v [B, Tk, N, K], mask broadcastable to [B, N, Tq, Tk].
+        # q [B, Tq, heads, head_size], k/v [B, Tk, heads, head_size], mask broadcastable
+        # to [B, heads, Tq, Tk].
         logits = jnp.einsum("bqnk,btnk->bnqt", q, k) / math.sqrt(q.shape[-1])
         logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
         out = jnp.einsum("bnqt,btnk->bqnk", jax.nn.softmax(logits, axis=-1), v)
@@ -58,7 +60,7 @@ class SelfAttention(nnx.Module):
     def step(self, x: jax.Array, cache: tuple[jax.Array, jax.Array], pos: jax.Array):
         """Attends the token x [B, 1, H] at position `pos` to the cached prefix.
 
-        cache = (k, v), each [B, T_max, N, K]; returns (y [B, 1, H], new cache).
+        cache = (k, v), each [B, T_max, heads, head_size]; returns (y [B, 1, H], new cache).
         """
         q, k, v = self._heads(x)
         k_cache = jax.lax.dynamic_update_slice_in_dim(cache[0], k, pos, axis=1)

@@ -3,7 +3,7 @@
 The latent z [B, Z] is read as a one-channel signal of length Z, so
 convolutions mix neighbouring latent coordinates and the down/up path with
 skip connections works as in image U-nets (Ronneberger et al. 2015; Ho et al.
-2020). Shape legend: B batch, Z latent length, C channels, E step embedding.
+2020). Shapes (ldx/shapes.py): B batch, Z latent length, C channels, E step embedding.
 """
 
 from __future__ import annotations

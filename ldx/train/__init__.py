@@ -1,5 +1,6 @@
-"""Training: state, jitted step, loop, checkpointing, sharding, metric logging."""
+"""Training: typed config, state, jitted step, loop, checkpointing, runs, sharding, logging."""
 
-from ldx.train.checkpoint import Run, load_run
-from ldx.train.loop import TrainConfig, train
+from ldx.train.config import TrainConfig
+from ldx.train.loop import train
+from ldx.train.run import Run, init_state, load_run, run_from_state
 from ldx.train.state import TrainState, make_optimizer, make_train_step

@@ -15,23 +15,18 @@ error) is caught, and a checkpoint of another model is told apart from a corrupt
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import zlib
-from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
-from flax import nnx
 
 from ldx.errors import CheckpointError
-from ldx.experiment import Experiment, build_experiment, typed
 from ldx.train import parallel
-from ldx.train.state import TrainState
 
 # Sections that define the model and its data: a run cannot resume if they change.
 # (train.* and sample.* may change, e.g. to extend num_steps.)
@@ -42,9 +37,8 @@ def config_path(workdir: str) -> str:
     return os.path.join(workdir, "config.json")
 
 
-def _structural(config: ml_collections.ConfigDict) -> dict:
-    d = json.loads(config.to_json_best_effort())
-    return {k: d[k] for k in STRUCTURAL if k in d}
+def _structural(spec: dict) -> dict:
+    return {k: spec[k] for k in STRUCTURAL if k in spec}
 
 
 _ABSENT = object()
@@ -85,10 +79,15 @@ def make_workdir(workdir: str) -> None:
         raise CheckpointError(f"--workdir={workdir!r} is not writable.")
 
 
-def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Raises CheckpointError if `workdir` holds a run whose structural config differs."""
+def check_config(workdir: str, spec: dict) -> None:
+    """Raises CheckpointError if `workdir` holds a run whose structural config differs.
+
+    Args:
+      workdir: the run's folder.
+      spec: the JSON form of the new run's config (`Experiment.spec`).
+    """
     if os.path.exists(config_path(workdir)):
-        diffs = config_diff(_structural(load_config(workdir)), _structural(config))
+        diffs = config_diff(_structural(_read_json(workdir)), _structural(spec))
         if diffs:
             raise CheckpointError(
                 f"{workdir} holds a run with a different config ({'; '.join(diffs[:5])}). "
@@ -96,23 +95,22 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
             )
 
 
-def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+def write_config(workdir: str, spec: dict) -> None:
     """Writes config.json atomically: a killed run never leaves half a config."""
     path = config_path(workdir)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
+        f.write(json.dumps(spec, indent=2))
     os.replace(tmp, path)
 
 
-def write_or_check_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Saves config.json in a new workdir; in an existing one, checks it is the same run."""
-    check_config(workdir, config)
-    make_workdir(workdir)
-    write_config(workdir, config)
-
-
 def load_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a workdir's run was trained with (a launch-layer boundary: `load_run` turns
+    it into an Experiment at once)."""
+    return ml_collections.ConfigDict(_read_json(workdir))
+
+
+def _read_json(workdir: str) -> dict:
     path = config_path(workdir)
     if not os.path.exists(path):
         raise CheckpointError(
@@ -121,7 +119,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         )
     try:
         with open(path) as f:
-            return ml_collections.ConfigDict(json.load(f))
+            return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON: {e}") from e
 
@@ -150,7 +148,7 @@ def checkpoint_manager(
 _FINGERPRINT = "ldx_fingerprint"
 
 
-def _host(x) -> np.ndarray:
+def host_copy(x) -> np.ndarray:
     """A host copy of a leaf; of a replicated multi-process array, this process's copy."""
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
         x = x.addressable_data(0)
@@ -164,7 +162,8 @@ def _layout(tree) -> list[list]:
 
 def fingerprint(state) -> dict[str, list]:
     """Shapes, dtypes and CRC32 of each leaf of `state`, in tree order (JSON-able)."""
-    crcs = [zlib.crc32(np.ascontiguousarray(_host(x)).tobytes()) for x in jax.tree.leaves(state)]
+    leaves = jax.tree.leaves(state)
+    crcs = [zlib.crc32(np.ascontiguousarray(host_copy(x)).tobytes()) for x in leaves]
     return {"layout": _layout(state), "crc32": crcs}
 
 
@@ -271,40 +270,3 @@ def _quarantine(manager: ocp.CheckpointManager, steps: list[int]) -> None:
             logging.warning("Moved corrupt checkpoint %d to %s", step, target)
     parallel.barrier("quarantine")
     manager.reload()
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """A trained run loaded from its workdir."""
-
-    workdir: str
-    config: ml_collections.ConfigDict
-    experiment: Experiment
-    model_fn: Callable[[jax.Array], nnx.Module]
-    state: TrainState
-
-    def params(self, use_ema: bool = True) -> jax.Array:
-        return self.state.ema_params if use_ema else self.state.params
-
-    def model(self, use_ema: bool = True) -> nnx.Module:
-        return self.model_fn(self.params(use_ema))
-
-
-def load_run(workdir: str) -> Run:
-    """Rebuilds the experiment from <workdir>/config.json and restores its latest checkpoint."""
-    from ldx.train.loop import TrainConfig, init_state  # the loop imports this module
-
-    config = load_config(workdir)
-    experiment = build_experiment(config)
-    model_fn, _, template = init_state(experiment, typed(TrainConfig, config.train, "train"))
-    manager = checkpoint_manager(workdir, create=False)
-    try:
-        state = restore_latest(manager, template)
-    finally:
-        manager.close()
-    if state is None:
-        raise CheckpointError(
-            f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: "
-            "training has not saved one yet."
-        )
-    return Run(workdir, config, experiment, model_fn, state)

@@ -1,6 +1,7 @@
 """The training loop: resumable, preemptible, sharded, logged.
 
-`train(config, workdir)` is all `launch.train` calls. The data order and every
+`train(experiment, workdir)` is all `launch.train` calls; `experiment` is the typed run
+(`ldx.build_experiment(config)`). The data order and every
 random key derive from (seed, step), so a run restored from a checkpoint
 continues exactly as an uninterrupted one would, bit for bit. A run killed at
 any moment resumes from its newest complete checkpoint; SIGTERM saves one at the
@@ -10,99 +11,22 @@ next step boundary first (then `Preempted` is raised). The loop stops with
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
-import ml_collections
 import numpy as np
 from absl import logging
 
 from ldx import dependency
 from ldx.data import get_batch
-from ldx.errors import ConfigError, NonFiniteError, Preempted, check_config
-from ldx.experiment import Experiment, build_experiment, typed
+from ldx.errors import NonFiniteError, Preempted
+from ldx.experiment import Experiment
 from ldx.train import checkpoint, parallel
+from ldx.train.config import TrainConfig
 from ldx.train.preemption import PreemptionWatch
-from ldx.train.state import TrainState, flatten_model, make_optimizer, make_train_step
+from ldx.train.run import init_state
+from ldx.train.state import TrainState, make_train_step
 from ldx.train.writer import MetricWriter
-
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Typed `config.train`; see configs/default.py for each field."""
-
-    num_steps: int = 3000
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 200
-    grad_clip: float = 1.0
-    weight_decay: float = 0.0
-    ema_decay: float = 0.999
-    stages: str = "joint"
-    prior_steps: int = 1000
-    log_every: int = 100
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    max_bad_steps: int = 20
-    progress_bar: bool = True
-    sample_after: bool = True
-    dependency_every: int = 0
-    dependency_probe_size: int = 32
-    dependency_points: int = 16
-
-    def __post_init__(self):
-        check_config(
-            self,
-            "train",
-            dict(stages=("joint", "two_stage"), lr_schedule=LR_SCHEDULES),
-            (
-                "num_steps",
-                "batch_size",
-                "log_every",
-                "checkpoint_every",
-                "keep_checkpoints",
-                "max_bad_steps",
-                "dependency_probe_size",
-                "dependency_points",
-            ),
-            (
-                ("learning_rate", self.learning_rate > 0, "> 0"),
-                ("ema_decay", 0 <= self.ema_decay <= 1, "in [0, 1]"),
-                ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
-                ("weight_decay", self.weight_decay >= 0, ">= 0"),
-                ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-                ("dependency_every", self.dependency_every >= 0, ">= 0"),
-            ),
-        )
-        if self.stages == "two_stage" and not 0 < self.prior_steps < self.num_steps:
-            raise ConfigError(
-                f"config.train.prior_steps={self.prior_steps} must be in "
-                f"(0, num_steps={self.num_steps}) for two_stage training."
-            )
-
-    def stage(self, step: int) -> str:
-        """Which terms step `step` trains: joint, or autoencoder then prior."""
-        if self.stages == "joint":
-            return "joint"
-        return "autoencoder" if step < self.num_steps - self.prior_steps else "prior"
-
-
-def init_state(exp: Experiment, cfg: TrainConfig):
-    """(model_fn, optimizer, fresh TrainState) for the experiment."""
-    model_fn, params = flatten_model(exp.init_model())
-    optimizer = make_optimizer(
-        cfg.learning_rate,
-        cfg.warmup_steps,
-        cfg.num_steps,
-        cfg.grad_clip,
-        cfg.lr_schedule,
-        cfg.weight_decay,
-    )
-    return model_fn, optimizer, TrainState.create(params, optimizer, exp.seed)
 
 
 def _mean_metrics(history: list[dict]) -> dict[str, float]:
@@ -110,19 +34,18 @@ def _mean_metrics(history: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-    """Trains (or resumes) the run in `workdir`; returns the final state."""
+def train(exp: Experiment, workdir: str) -> TrainState:
+    """Trains (or resumes) the run of experiment `exp` in `workdir`; returns the final state."""
     # Everything that can be wrong with the input is checked before anything is written.
-    checkpoint.check_config(workdir, config)
-    exp = build_experiment(config)
-    cfg = typed(TrainConfig, config.train, "train")
+    checkpoint.check_config(workdir, exp.spec)
+    cfg = exp.train
     mesh = parallel.data_mesh()
     parallel.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
     replicated, batch_sharding = parallel.shardings(mesh)
     primary = jax.process_index() == 0
     checkpoint.make_workdir(workdir)
 
-    model_fn, optimizer, state = init_state(exp, cfg)
+    model_fn, optimizer, state = init_state(exp)
     # Processes reach the first collective (device_put checks the state is the same on
     # all) after unequal times spent loading data and building the model.
     parallel.barrier("init")
@@ -135,7 +58,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
         manager.close()
         raise
     if primary:
-        checkpoint.write_config(workdir, config)
+        checkpoint.write_config(workdir, exp.spec)
     start = int(state.step)
     loss_fn = exp.loss_fn(cfg.num_steps)
     steps = {}  # stage -> compiled step
@@ -166,9 +89,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     history, t_log = [], time.perf_counter()
     bar = _progress(cfg, start)
     logging.info(
-        "Training %s/%s from step %d to %d in %s",
-        config.method,
-        exp.model.backbone,
+        "Training %s from step %d to %d in %s",
+        "/".join(str(v) for v in exp.describe().values()),
         start,
         cfg.num_steps,
         workdir,

@@ -1,26 +1,24 @@
 """Data parallelism on JAX's own runtime: a 1-D `data` mesh, batch sharded, state replicated.
 
-Shape legend: B global batch, b this process's rows of it.
+Shapes (ldx/shapes.py): B global batch, b this process's rows of it.
 
 Training spans every device of every process (`data_mesh()`); each process feeds the rows of
 the global batch that its devices hold (`process_rows`, `shard_batch`). Batch-parallel work
-that one process does alone (sampling, evaluation, the dependency estimator) runs over its
-local devices with `data_parallel`.
+that one process does alone (sampling, evaluation, the dependency report) runs over its local
+devices with `ldx.batching.batch_map`.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
-from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
+from ldx.batching import data_mesh, shardings  # noqa: F401  (re-exported for the loop)
 from ldx.errors import ConfigError
 
 
@@ -81,19 +79,6 @@ def barrier(name: str, timeout_s: int = 1800) -> None:
         ocp.multihost.get_barrier_sync_fn()(key=key, timeout_ms=timeout_s * 1000)
 
 
-def data_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
-    """A 1-D mesh with axis `data` over `devices` (default: all devices of all processes)."""
-    devices = jax.devices() if devices is None else devices
-    return jax.make_mesh(
-        (len(devices),), ("data",), devices=devices, axis_types=(jax.sharding.AxisType.Auto,)
-    )
-
-
-def shardings(mesh: jax.sharding.Mesh) -> tuple[NamedSharding, NamedSharding]:
-    """(replicated, batch-sharded along its leading axis)."""
-    return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-
-
 def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh, field: str) -> None:
     n = mesh.shape["data"]
     if batch_size % n:
@@ -121,82 +106,3 @@ def process_rows(sharding: NamedSharding, batch_size: int) -> slice:
 def shard_batch(local: np.ndarray, sharding: NamedSharding, batch_size: int) -> jax.Array:
     """The global batch [B, ...] from this process's rows `local` [b, ...] (`process_rows`)."""
     return jax.make_array_from_process_local_data(sharding, local, (batch_size, *local.shape[1:]))
-
-
-def data_parallel(
-    fn: Callable,
-    mesh: jax.sharding.Mesh | None = None,
-    *,
-    batch_argnums: Sequence[int] = (0,),
-    static_argnums: Sequence[int] = (),
-    per_example: bool = True,
-) -> Callable:
-    """Jits `fn` to run data-parallel: batch arguments split along axis 0 over the mesh.
-
-    Arguments in `batch_argnums` (arrays or pytrees of arrays, leading axis B) are sharded over
-    the `data` axis, the others (parameters, keys) replicated. The compiler partitions the
-    computation; results equal those of `jax.jit(fn)` up to float reassociation.
-
-    Args:
-      fn: the function to run.
-      mesh: a 1-D `data` mesh; default: this process's local devices (`data_mesh`).
-      batch_argnums: positions of the batched arguments.
-      static_argnums: positions of hashable, static arguments.
-      per_example: True if every output is per example (row i of each output depends on row i
-        of the batch only): outputs stay sharded along axis 0 and any B works (rows are padded
-        by repeating the last one, and the padding is cut off the outputs). False for
-        functions that reduce over the batch: B must be divisible by the device count.
-
-    Returns:
-      a function with the signature of `fn`.
-    """
-    mesh = data_mesh(jax.local_devices()) if mesh is None else mesh
-    replicated, batched = shardings(mesh)
-    n = mesh.shape["data"]
-    static = tuple(static_argnums)
-
-    @functools.lru_cache(maxsize=None)
-    def compiled(num_args: int):
-        in_shardings = tuple(
-            batched if i in batch_argnums else replicated
-            for i in range(num_args)
-            if i not in static
-        )
-        return jax.jit(
-            fn,
-            static_argnums=static,
-            in_shardings=in_shardings,
-            out_shardings=batched if per_example else None,
-        )
-
-    def call(*args):
-        sizes = {len(x) for i in batch_argnums for x in jax.tree.leaves(args[i])}
-        if len(sizes) != 1:
-            raise ValueError(f"batch arguments {tuple(batch_argnums)} have leading sizes {sizes}")
-        (size,) = sizes
-        padded = -(-size // n) * n
-        if padded != size and not per_example:
-            raise ConfigError(
-                f"a batch of {size} is not divisible by the number of devices ({n}); "
-                f"use a multiple of {n}."
-            )
-        args = list(args)
-        for i in range(len(args)):
-            if i in static:
-                continue
-            if i in batch_argnums:
-                args[i] = jax.device_put(jax.tree.map(lambda x: _pad(x, padded), args[i]), batched)
-            else:
-                args[i] = jax.device_put(args[i], replicated)
-        out = compiled(len(args))(*args)
-        return out if padded == size else jax.tree.map(lambda x: x[:size], out)
-
-    return call
-
-
-def _pad(x, size: int):
-    """x [B, ...] -> [size, ...] by repeating its last row."""
-    if len(x) == size:
-        return x
-    x = np.asarray(x)
-    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])

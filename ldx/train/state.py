@@ -1,11 +1,16 @@
 """The training state and the pure, jitted training step.
 
-Shape legend: B batch, T time, D features, P number of parameters.
+Shapes (ldx/shapes.py): B batch, T time, D features, P number of parameters.
 
 Parameters live in the state as one flat float32 vector [P]. Optimiser, EMA
 and the non-finite guard then act on a handful of vectors instead of one op per
 parameter leaf, which compiles 2-3x faster and runs faster on CPU; `model_fn`
 turns the vector back into the NNX module inside the jitted function.
+
+A sharded-model variant (parameters too large to replicate) would keep the parameter pytree
+instead: each leaf then gets its own `NamedSharding` (e.g. along a `model` mesh axis), the
+optimiser and EMA map over leaves, checkpoints store the tree, and `flatten_model` goes away;
+the step, the keys and the loop stay as they are.
 """
 
 from __future__ import annotations

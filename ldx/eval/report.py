@@ -13,8 +13,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from ldx.embedding import pca, tsne
-from ldx.evaluation import METRICS
+from ldx.eval.embedding import pca, tsne
+from ldx.eval.scores import METRICS
 
 METHOD_LABELS = {
     "ld": "LD",
@@ -71,7 +71,7 @@ def run_markdown(results: dict, figures: list[str]) -> str:
 
 
 def _scatter(real_2d, fake_2d, path: str, title: str) -> None:
-    import matplotlib.pyplot as plt  # ldx.plotting selected the Agg backend
+    import matplotlib.pyplot as plt  # ldx.eval.plotting selected the Agg backend
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(*real_2d.T, s=6, alpha=0.3, c="tab:red", label="real (test)")
@@ -96,7 +96,7 @@ def write_figures(real: np.ndarray, fake: np.ndarray, folder: str, seed: int = 0
       folder: output folder (exists).
       seed: seeds the subsets and the t-SNE layout.
     """
-    from ldx.plotting import plot_samples
+    from ldx.eval.plotting import plot_samples
 
     plot_samples(real, fake, os.path.join(folder, "samples.png"))
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """Training objectives for LD, its posterior-collapse baselines, and PSLD.
 
-Shape legend: B batch, T time, D features, Z latent.
+Shapes (ldx/shapes.py): B batch, T time, D features, Z latent.
 
 Every objective is built by `make_loss_fn` and has the signature
 
@@ -45,7 +45,6 @@ cost about an LD step; docs/dependency_analysis.md compares it with 1.0.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 
 import jax
@@ -53,14 +52,13 @@ import jax.numpy as jnp
 
 from ldx.diffusion import Schedule, eps_loss
 from ldx.errors import check_config
+from ldx.probability import gaussian_loglik, lowrank_gaussian_loglik, standard_normal_kl
 
 METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
 STAGES = ("joint", "autoencoder", "prior")
 KL_SCHEDULES = ("linear", "cyclical")
 VI_WEIGHTS = ("index", "power")
 CS_BOUNDS = ("marginal", "marginal_step", "constant", "none")
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,44 +106,24 @@ class ObjectiveConfig:
         )
 
 
-def gaussian_loglik(
+def step_loglik(
     x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
 ) -> jax.Array:
-    """Per-window log N(x; mean, Sigma), summed over T: [..., T, D] -> [...]."""
-    return gaussian_loglik_steps(x, mean, logvar, factor).sum(axis=-1)
+    """Per-step log N(x_t; mean_t, Sigma_t). # [..., T, D] -> [..., T]
 
-
-def gaussian_loglik_steps(
-    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
-) -> jax.Array:
-    """Per-step log N(x_t; mean_t, Sigma_t): [..., T, D] -> [..., T].
-
-    Sigma_t = diag(exp(logvar_t)) without `factor`; with factor U [..., T, D, r] it is
-    S (I + U U^T) S, S = diag(exp(logvar_t / 2)) (the decoder head's low-rank form). With
-    y = S^-1 (x - mean) and C = I_r + U^T U, the matrix determinant lemma and Woodbury give
-
-        log det Sigma = sum(logvar) + log det C,
-        (x - mean)^T Sigma^-1 (x - mean) = y^T y - (U^T y)^T C^-1 (U^T y),
-
-    an O(D r^2 + r^3) evaluation instead of O(D^3).
+    Sigma_t = diag(exp(logvar_t)) without `factor`; with factor U [..., T, D, r] it is the
+    decoder head's low-rank form S (I + U U^T) S (`probability.lowrank_gaussian_loglik`).
     """
-    y = (x - mean) * jnp.exp(-0.5 * logvar)  # [..., T, D]
-    quad = jnp.square(y).sum(axis=-1)
-    logdet = logvar.sum(axis=-1)
     if factor is not None:
-        rank = factor.shape[-1]
-        cap = jnp.eye(rank, dtype=y.dtype) + jnp.einsum("...dr,...ds->...rs", factor, factor)
-        chol = jnp.linalg.cholesky(cap)  # [..., T, r, r]
-        uy = jnp.einsum("...dr,...d->...r", factor, y)  # [..., T, r]
-        w = jax.scipy.linalg.solve_triangular(chol, uy[..., None], lower=True)[..., 0]
-        quad = quad - jnp.square(w).sum(axis=-1)
-        logdet = logdet + 2.0 * jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
-    return -0.5 * (x.shape[-1] * LOG_2PI + logdet + quad)
+        return lowrank_gaussian_loglik(x, mean, logvar, factor)
+    return gaussian_loglik(x, mean, logvar).sum(axis=-1)
 
 
-def gaussian_kl(mean: jax.Array, logvar: jax.Array) -> jax.Array:
-    """KL(N(mean, diag exp(logvar)) || N(0, I)) per example: [B, Z] -> [B]."""
-    return 0.5 * jnp.sum(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
+def window_loglik(
+    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
+) -> jax.Array:
+    """Per-window log N(x; mean, Sigma), summed over T. # [..., T, D] -> [...]"""
+    return step_loglik(x, mean, logvar, factor).sum(axis=-1)
 
 
 def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], jax.Array]:
@@ -194,8 +172,8 @@ def _ld_loss(cfg, schedule, beta_fn, model, x, key, step, stage):
     if cfg.method == "ld_masking":
         keep = jax.random.bernoulli(k_mask, 1.0 - cfg.mask_rate, x.shape[:-1] + (1,))
         x_in = x_in * keep  # zeroes whole time steps x_t, i.e. the decoder input at t + 1
-    nll = -gaussian_loglik(x, *model.decode(z, x_in)).mean()
-    kl = gaussian_kl(mean, logvar).mean()
+    nll = -window_loglik(x, *model.decode(z, x_in)).mean()
+    kl = standard_normal_kl(mean, logvar).mean()
     beta = beta_fn(step)
     loss = nll + beta * kl
     if stage == "joint":
@@ -222,7 +200,7 @@ def marginal_loglik(x: jax.Array, per_step: bool = False) -> jax.Array:
     """Log-lik. under a per-feature Gaussian fitted to the batch: [B, T, D] -> [B] (or [B, T])."""
     mean = x.mean(axis=(0, 1))
     var = x.var(axis=(0, 1)) + 1e-6
-    ll = gaussian_loglik_steps(x, mean, jnp.log(var))  # [B, T]
+    ll = step_loglik(x, mean, jnp.log(var))  # [B, T]
     return jax.lax.stop_gradient(ll if per_step else ll.sum(axis=-1))
 
 
@@ -244,7 +222,7 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     eps = jax.random.normal(k_eps, (batch + n_cs,) + v.shape[1:], v.dtype)
     z = jnp.sqrt(abar) * jnp.concatenate([v, v[:n_cs]]) + jnp.sqrt(1.0 - abar) * eps
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
-    ll_steps = gaussian_loglik_steps(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C, T]
+    ll_steps = step_loglik(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C, T]
     ll = ll_steps.sum(axis=-1)
     ll_vi, ll_cs = ll[:batch], ll[batch:]
     vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()

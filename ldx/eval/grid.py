@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 import ml_collections
 from absl import logging
 
-from ldx.errors import ConfigError
-from ldx.evaluation import EvalConfig, NonFiniteSamples, describe, evaluate_run
-from ldx.report import grid_tables, write_json
-from ldx.train import load_run, train
+from ldx.errors import ConfigError, NonFiniteError
+from ldx.eval.report import grid_tables, write_json
+from ldx.eval.scores import EvalConfig, NonFiniteSamples, describe, evaluate_run
+from ldx.experiment import build_experiment
+from ldx.train import run_from_state, train
 from ldx.train.checkpoint import config_diff
-from ldx.train.loop import NonFiniteError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,14 +147,15 @@ def run_cell(cell: Cell, output: str, eval_cfg: EvalConfig) -> dict:
     """Trains (or resumes) and evaluates one cell; returns its result (not yet saved)."""
     workdir = os.path.join(output, "runs", cell.name)
     t0 = time.perf_counter()
+    experiment = build_experiment(cell.config)
     try:
-        train(cell.config, workdir)
+        state = train(experiment, workdir)
     except NonFiniteError as e:
         return {"cell": cell.name, "status": "diverged", "error": str(e)}
     t1 = time.perf_counter()
     floor_path = os.path.join(output, "floors", f"{cell.dataset}-s{cell.seed}.json")
     floor = _read_json(floor_path) if os.path.exists(floor_path) else None
-    run = load_run(workdir)
+    run = run_from_state(workdir, experiment, state)
     try:
         result, _ = evaluate_run(run, eval_cfg, floor)
     except NonFiniteSamples as e:

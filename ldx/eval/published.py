@@ -2,7 +2,7 @@
 
 Shape legend: N windows, T time, D features, R repeats.
 
-ldx's own protocol (`ldx.evaluation`, "heldout") scores generated windows against held-out test
+ldx's own protocol (`ldx.eval.scores`, "heldout") scores generated windows against held-out test
 windows, which also catches memorisation. The published protocol (Yuan & Qiao 2024, Diffusion-TS,
 re-used by its successors; "diffusion_ts") differs in five ways, all reproduced here:
 
@@ -32,6 +32,7 @@ import numpy as np
 from ldx import metrics
 from ldx.data import DataConfig, MinMaxScaler, load_source, make_windows
 from ldx.errors import ConfigError
+from ldx.eval.scores import NonFiniteSamples, describe, generate_windows
 
 PROTOCOLS = ("heldout", "diffusion_ts")
 
@@ -185,10 +186,8 @@ def evaluate_run(run, cfg: PublishedConfig, progress=None) -> tuple[dict, np.nda
     Returns:
       (results, generated windows in the run's normalised units [N, T, D]).
     """
-    from ldx.evaluation import NonFiniteSamples, describe, generate_windows
-
     tell = progress or (lambda name: None)
-    data_cfg = run.experiment.data_config
+    data_cfg = run.experiment.data
     real, scaler = reference(data_cfg, cfg)
     tell(f"drawing {len(real)} windows")
     fake = generate_windows(run, len(real), cfg.seed)

@@ -1,6 +1,7 @@
 """Generating series: latent prior sampling, then autoregressive decoding.
 
-Shape legend: N series, T time, D features, Z latent.
+Shapes follow ldx/shapes.py. The jitted, device-parallel form of `generate` is
+`ldx.batching.make_generate_fn`.
 
 PSLD samples with a random stop: z^L ~ N(0, I), reverse DDPM down to
 i* ~ U{0..N} (not to 0), decode from z^{i*}. With the DDIM sampler the chain
@@ -11,11 +12,8 @@ reverse process is exact.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import jax
-import numpy as np
-from flax import nnx
 
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, q_sample
 from ldx.errors import check_config
@@ -77,68 +75,3 @@ def generate_with_latents(
     k_z, k_x = jax.random.split(key)
     z = sample_latents(model, schedule, cfg, k_z, num)
     return z, decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
-
-
-def make_generate_fn(
-    model_fn: Callable[[jax.Array], nnx.Module],
-    generate_fn: Callable,
-    mesh: jax.sharding.Mesh | None = None,
-) -> Callable[[jax.Array, jax.Array, int], jax.Array]:
-    """Jits generate_fn(model, key, num) as (flat params [P], key, num) -> [num, T, D].
-
-    Data-parallel: the series are split over the devices of `mesh` (default: this process's
-    local devices), parameters replicated. `num` is rounded up to a multiple of the device
-    count and the extra series dropped. One compile per rounded `num`.
-    """
-    from ldx.train import parallel  # ldx.train imports this module.
-
-    mesh = parallel.data_mesh(jax.local_devices()) if mesh is None else mesh
-    replicated, batched = parallel.shardings(mesh)
-    n = mesh.shape["data"]
-
-    def fn(params, key, num):
-        return generate_fn(model_fn(params), key, num)
-
-    jitted = jax.jit(
-        fn, static_argnums=2, in_shardings=(replicated, replicated), out_shardings=batched
-    )
-
-    def call(params, key, num):
-        padded = -(-num // n) * n
-        params, key = jax.device_put((params, key), replicated)
-        out = jitted(params, key, padded)
-        return out if padded == num else out[:num]
-
-    return call
-
-
-def draw(generate_fn, params, key, num: int, batch_size: int) -> np.ndarray:
-    """Calls generate_fn in chunks of batch_size (chunk c uses fold_in(key, c)); [num, T, D]."""
-    chunks = []
-    for c, start in enumerate(range(0, num, batch_size)):
-        n = min(batch_size, num - start)
-        chunks.append(np.asarray(generate_fn(params, jax.random.fold_in(key, c), n)))
-    return np.concatenate(chunks)[:num]
-
-
-def save_samples(
-    run, num: int, output: str, seed: int = 0, use_ema: bool = True, batch_size: int = 1000
-) -> np.ndarray:
-    """Draws `num` series from a trained run; writes `output` (.npz) and a PNG beside it.
-
-    The npz holds `samples` [N, T, D] in the data's original units and
-    `samples_normalized` in the [0, 1] training scale. Returns the normalised samples.
-    """
-    import os
-
-    from ldx.plotting import plot_samples
-
-    exp = run.experiment
-    fn = make_generate_fn(run.model_fn, exp.generate)
-    fake = draw(fn, run.params(use_ema), jax.random.key(seed), num, batch_size)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    tmp = output + ".tmp.npz"
-    np.savez(tmp, samples=exp.dataset.scaler.inverse_transform(fake), samples_normalized=fake)
-    os.replace(tmp, output)
-    plot_samples(exp.dataset.test, fake, os.path.splitext(output)[0] + ".png")
-    return fake

@@ -1,6 +1,6 @@
 """The time-series latent diffusion model: encoder, latent code, decoder, prior.
 
-Shape legend: B batch, T time, D features, Z latent, H width.
+Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
 One module serves every method. `posterior="gaussian"` gives the VAE of LD and
 its baselines (q(z | X) = N(mu, diag sigma^2)); `posterior="deterministic"`
@@ -28,6 +28,8 @@ BOUNDS = ("tanh", "l2", "none")
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Typed model hyper-parameters (the boundary converts `config.model` to this).
+
+    The defaults equal configs/default.py (tests/layout_test.py checks it).
 
     Attributes:
       features: D, set from the data.
@@ -62,8 +64,8 @@ class ModelConfig:
     logvar_min: float = -14.0
     logvar_max: float = 2.0
     noise_rank: int = 0
-    unet_channels: tuple[int, ...] = (32, 64)
-    unet_emb: int = 64
+    unet_channels: tuple[int, ...] = (16, 32)
+    unet_emb: int = 32
 
     def __post_init__(self):
         object.__setattr__(self, "unet_channels", tuple(self.unet_channels))

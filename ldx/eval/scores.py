@@ -1,6 +1,6 @@
 """Turning a trained run into numbers: generated windows scored against held-out real ones.
 
-Shape legend: N windows per set, T time, D features.
+Shapes (ldx/shapes.py): N windows per set, T time, D features.
 
 Everything is on the dataset's normalised scale: each feature min-max scaled to [0, 1] with the
 statistics of the training windows (`ldx.data.MinMaxScaler`), the units the model is trained in.
@@ -21,8 +21,8 @@ import jax
 import numpy as np
 
 from ldx import metrics
+from ldx.batching import draw, make_generate_fn
 from ldx.errors import ConfigError, LdxError
-from ldx.sampling import draw, make_generate_fn
 
 
 class NonFiniteSamples(LdxError):
@@ -153,20 +153,17 @@ def evaluate_sets(
 def generate_windows(run, num: int, seed: int) -> np.ndarray:
     """`num` windows [num, T, D] in normalised units from a trained run (its config's EMA and
     sampling batch settings; key `jax.random.key(seed)`)."""
-    fn = make_generate_fn(run.model_fn, run.experiment.generate)
-    params = run.params(run.config.sample.use_ema)
-    return draw(fn, params, jax.random.key(seed), num, run.config.sample.batch_size)
+    exp = run.experiment
+    fn = make_generate_fn(run.model_fn, exp.generate)
+    params = run.params(exp.draw.use_ema)
+    return draw(fn, params, jax.random.key(seed), num, exp.draw.batch_size)
 
 
 def describe(run) -> dict:
     """What a run is: method, backbone, dataset, seed, training steps taken."""
-    c = run.config
     return {
         "workdir": run.workdir,
-        "method": c.method,
-        "backbone": c.model.backbone,
-        "dataset": c.data.name,
-        "seed": int(c.seed),
+        **run.experiment.describe(),
         "train_steps": int(run.state.step),
     }
 

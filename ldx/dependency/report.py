@@ -1,6 +1,6 @@
 """The dependency measure of a trained run: latents and series, measures, npz, figures.
 
-Shape legend: N series, T time, D features, Z latent, J = T + 1 inputs of a step.
+Shapes (ldx/shapes.py): N series, T time, D features, Z latent, J = T + 1 inputs of a step.
 
 `measure_run` is what `launch.dependency` calls:
 
@@ -22,7 +22,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from ldx.dependency import (
+from ldx.batching import batch_map, draw, make_generate_fn
+from ldx.dependency.measure import (
     RULES,
     completeness_error,
     decoder_fn,
@@ -31,8 +32,8 @@ from ldx.dependency import (
     local_dependency,
 )
 from ldx.errors import LdxError
-from ldx.plotting import plt
-from ldx.sampling import generate_with_latents, make_generate_fn
+from ldx.eval.plotting import plt
+from ldx.ld.generate import generate_with_latents
 
 SOURCES = ("model", "data")
 OUTPUTS = ("measures.npz", "series.png", "average.png", "summary.json")
@@ -60,7 +61,7 @@ def latents_and_series(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(z [N, Z], x [N, T, D]) from the run's model or its test windows; see the module doc."""
     if source not in SOURCES:
-        raise LdxError(f"--source={source!r} is not one of {SOURCES}.")
+        raise LdxError(f"dependency report source={source!r} is not one of {SOURCES}.")
     exp, params = run.experiment, run.params(use_ema)
     key = jax.random.key(seed)
     if source == "model":
@@ -70,18 +71,14 @@ def latents_and_series(
                 model, exp.schedule, exp.sampler, k, n, exp.dataset.seq_len
             ),
         )
-        chunks = [
-            fn(params, jax.random.fold_in(key, c), min(batch_size, num - start))
-            for c, start in enumerate(range(0, num, batch_size))
-        ]
-        return tuple(np.concatenate([np.asarray(c[i]) for c in chunks]) for i in (0, 1))
+        return tuple(draw(fn, params, key, num, batch_size))
     windows = exp.dataset.test
     if num > len(windows):
         logging.warning("Only %d test windows; measuring all of them.", len(windows))
         num = len(windows)
     x = windows[np.sort(np.random.default_rng(seed).permutation(len(windows))[:num])]
     encode = jax.jit(lambda p, x: run.model_fn(p).encode(x)[0])
-    return _map_batches(lambda i, x: encode(params, x), batch_size, x), x
+    return batch_map(lambda i, size, x: encode(params, x), x, batch_size=batch_size), x
 
 
 def measures(
@@ -98,7 +95,7 @@ def measures(
 ) -> np.ndarray:
     """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J]."""
     if rule not in RULES:
-        raise LdxError(f"--rule={rule!r} is not one of {RULES}.")
+        raise LdxError(f"dependency rule={rule!r} is not one of {RULES}.")
 
     @jax.jit
     def fn(params, z, x, key):
@@ -113,27 +110,13 @@ def measures(
         )
 
     params, key = run.params(use_ema), jax.random.key(seed)
-    return _map_batches(
-        lambda i, z, x: fn(params, z, x, jax.random.fold_in(key, i)), batch_size, z, x
+    # Chunk i's key folds in its first row, i * size.
+    return batch_map(
+        lambda i, size, z, x: fn(params, z, x, jax.random.fold_in(key, i * size)),
+        z,
+        x,
+        batch_size=batch_size,
     )
-
-
-def _map_batches(fn, batch_size: int, *arrays: np.ndarray) -> np.ndarray:
-    """fn(start, *batch) over batches of the leading axis, concatenated.
-
-    The last batch is padded (its final row repeated) to the batch size and the padding
-    is dropped from its result, so one compiled program serves every batch.
-    """
-    n = len(arrays[0])
-    size = min(batch_size, n)
-    out = []
-    for i in range(0, n, size):
-        pad = max(i + size - n, 0)
-        batch = [
-            np.pad(a[i : i + size], [(0, pad)] + [(0, 0)] * (a.ndim - 1), "edge") for a in arrays
-        ]
-        out.append(np.asarray(fn(i, *batch))[: size - pad])
-    return np.concatenate(out)
 
 
 def curves(m: np.ndarray) -> dict[str, np.ndarray]:
@@ -164,16 +147,17 @@ def measure_run(
     use_ema: bool = True,
 ) -> Report:
     """Latents and series from `source`, their measures, and a summary."""
+    exp = run.experiment
     z, x = latents_and_series(run, source, num, seed, use_ema)
     m = measures(run, z, x, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed)
     c = curves(m)
     completeness = np.asarray(completeness_error(m))  # [N, T]
     info = {
         "workdir": os.path.abspath(run.workdir),
-        "method": run.config.method,
-        "backbone": run.config.model.backbone,
-        "data": run.config.data.name,
-        "shuffle_time": bool(run.config.data.shuffle_time),
+        "method": exp.method,
+        "backbone": exp.model.backbone,
+        "data": exp.data.name,
+        "shuffle_time": bool(exp.data.shuffle_time),
         "step": int(run.state.step),
         "source": source,
         "num_series": len(x),

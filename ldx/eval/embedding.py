@@ -1,6 +1,6 @@
 """2-D embeddings for pictures of real vs generated windows: PCA and a small exact t-SNE.
 
-Shape legend: N points, F features.
+Shapes (ldx/shapes.py): N points, F features.
 
 TimeGAN / Diffusion-TS embed each window by its mean over features (a [T] vector); the
 evaluation report does the same. Both functions are NumPy only: the t-SNE here is the exact

@@ -1,6 +1,6 @@
 """The dependency measure: how much each step of a causal decoder relies on z and on its past.
 
-Shape legend: B series, T time, D features, Z latent, H width, S quadrature points,
+Shapes (ldx/shapes.py): B series, T time, D features, Z latent, H width, S quadrature points,
 J = T + 1 inputs of a step (z, x_0 .. x_{T-1}).
 
 For a causal decoder h_t = f(z, x_0 .. x_{t-1}) (h_t predicts x_t; time is 0-indexed),
