@@ -1,4 +1,7 @@
-"""What every launch app shares: one clear message and exit status 1 for bad input.
+"""What every launch app shares: one clear message and exit status 1 for bad input, quiet logs.
+
+Library, JAX and Orbax log lines are shown from WARNING up unless --verbosity (or -v) is given:
+the apps say what they do and what they wrote themselves, in a few lines (`say`).
 
 A run stopped by a preemption notice (SIGTERM, after saving a checkpoint) exits with status 143,
 128 + SIGTERM, as a shell reports a process ended by SIGTERM: schedulers see a job to retry.
@@ -23,6 +26,17 @@ def _one_line(message: str) -> str:
     if len(lines) > 1 and any(line.startswith("Traceback") for line in lines):
         return f"{lines[0].rstrip(':')}: {lines[-1]}"
     return " ".join(lines)
+
+
+def say(app_name: str, message: str) -> None:
+    """One progress or summary line of a launch app, on stdout, flushed at once."""
+    print(f"{app_name}: {message}", flush=True)
+
+
+def _quiet_logs() -> None:
+    """absl (and through it JAX, Orbax) at WARNING unless the user asked for a verbosity."""
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
 
 
 def _fail(message: str, status: int = 1, prefix: str = "error"):
@@ -83,11 +97,11 @@ def run(main) -> None:
 
     @functools.wraps(main)
     def wrapped(argv):
+        _quiet_logs()
         compilation_cache.enable()
         try:
             return main(argv)
-        except LdxError as e:
-            logging.error("%s", e)
+        except LdxError as e:  # one line on stderr, not also an absl `E` line
             _fail(str(e))
         except Preempted as e:
             logging.warning("%s", e)

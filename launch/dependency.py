@@ -65,9 +65,10 @@ def main(argv):
     print(json.dumps(report.info))
     if report.info["unconverged_fraction"] > 0:
         logging.warning(
-            "%.1f%% of the (series, t) measures miss completeness by more than %g (max %.3g): "
-            "the quadrature has not converged, so the curves are unreliable; rerun with more "
-            "--num_points (sharp decoders, e.g. an LSTM under a strong L_CS, needed 512).",
+            "%.2g%% of the (series, t) measures miss completeness by more than %g (max %.3g): "
+            "the quadrature has not converged for them, so those points of the curves are "
+            "unreliable; rerun with more --num_points (sharp decoders, e.g. an LSTM under a "
+            "strong L_CS, needed 512).",
             100 * report.info["unconverged_fraction"],
             COMPLETENESS_TOL,
             report.info["max_completeness_error"],

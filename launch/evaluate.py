@@ -98,6 +98,11 @@ def main(argv):
         figures = [f for f in ("latents.png", "raster.png") if os.path.exists(f"{tmp}/{f}")]
         report = ldidp_evaluation.markdown(results, figures)
     else:
+        common.say(
+            "evaluate",
+            f"heldout protocol: drawing and scoring up to {cfg.num_windows} windows "
+            f"({cfg.repeats} repeats of {cfg.disc_iterations}/{cfg.pred_iterations} scorer steps) ...",
+        )
         results, fake = evaluate_run(run, cfg)
         figures = []
         if _FIGURES.value:
@@ -128,7 +133,7 @@ def _published(out: str) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     results, fake = published.evaluate_run(
-        run, cfg, progress=lambda what: print(f"evaluate: {what} ...", flush=True)
+        run, cfg, progress=lambda what: common.say("evaluate", f"{what} ...")
     )
     scaler = run.experiment.dataset.scaler
     np.savez(
@@ -150,7 +155,7 @@ def _finish(out: str, tmp: str, results: dict, report: str) -> None:
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
-    print(f"evaluate: wrote {out}/metrics.json, report.md and samples.npz", flush=True)
+    common.say("evaluate", f"wrote {out}/metrics.json, report.md and samples.npz")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def main(argv):
     if os.path.exists(_OUTPUT.value) and not _OVERWRITE.value:
         raise LdxError(f"--output={_OUTPUT.value!r} exists; pass --overwrite to replace it.")
     run = load_run(_WORKDIR.value)
+    common.say("sample", f"drawing {_NUM.value} series ...")
     save_samples(
         run,
         _NUM.value,
@@ -40,6 +41,8 @@ def main(argv):
         _EMA.value,
         batch_size=run.experiment.draw.batch_size,
     )
+    png = os.path.splitext(_OUTPUT.value)[0] + ".png"
+    common.say("sample", f"wrote {_OUTPUT.value} and {png}")
 
 
 if __name__ == "__main__":

@@ -68,8 +68,15 @@ def main(argv):
         )
     _initialize_distributed()
     exp = build_experiment(config)  # The one typed boundary; the library takes `exp`.
+    primary = jax.process_index() == 0
+    what = "/".join(str(v) for v in exp.describe().values())
+    if primary:
+        common.say("train", f"{what}, {exp.train.num_steps} steps, workdir {_WORKDIR.value}")
     state = train(exp, _WORKDIR.value)
-    if exp.train.sample_after and jax.process_index() == 0:
+    if primary:
+        common.say("train", f"finished at step {int(state.step)}: checkpoints and metrics.jsonl")
+    if exp.train.sample_after and primary:
+        common.say("train", f"drawing {exp.draw.num_samples} samples ...")
         save_samples(
             run_from_state(_WORKDIR.value, exp, state),
             exp.draw.num_samples,
@@ -78,6 +85,7 @@ def main(argv):
             use_ema=exp.draw.use_ema,
             batch_size=exp.draw.batch_size,
         )
+        common.say("train", f"wrote {_WORKDIR.value}/samples.npz and samples.png")
 
 
 if __name__ == "__main__":
