@@ -9,7 +9,12 @@ The maths (docs/ldidp.md has the derivation):
     inference    q(z_0 | x) = N(mu_0, diag s_0^2),
                  q(z_k | z_{k-1}, x) = N(m(z_{k-1}, c_k), sigma^2 I)
     dynamics     h_0 = tanh(W z_0 + b),  h_k = GRU(h_{k-1}, z_{k-1}),  c^_k = W_c h_k + b_c
-    generative   p(z_0) = N(0, I),  p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
+    generative   p(z_0) = sum_j pi_j N(a_j, diag b_j^2) (learned mixture) | N(0, I),
+                 p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
+    first step   first_step="state": z_0 is the initial condition of the dynamics (it sets h_0)
+                 and not a point on the path: the k = 1 transition starts from a zero latent,
+                 z_1 ~ N(m(0, c_1), sigma^2 I) (GRU input 0 at k = 1);
+                 first_step="chain": z_1 ~ N(m(z_0, c_1), sigma^2 I) (GRU input z_0).
     observation  x_k ~ p(x_k | f_theta(z_k)): N(f, obs_std^2 I) | Bernoulli(sigmoid f) |
                  Poisson(exp f)
 
@@ -34,6 +39,8 @@ ENCODERS = ("bigru", "pointwise")
 INFERENCES = ("non_markovian", "markovian")
 OBSERVATIONS = ("gaussian", "bernoulli", "poisson")
 DECODERS = ("linear", "mlp")
+INIT_PRIORS = ("mixture", "standard")
+FIRST_STEPS = ("state", "chain")
 MAX_LOG_RATE = 10.0  # Poisson log-rates are clipped here (e^10 counts per bin) for stability.
 
 
@@ -57,6 +64,13 @@ class ModelConfig:
       sigma: standard deviation of every transition (inference and generative), fixed.
       init_std: standard deviation of q(z_0 | x), fixed; 0 makes it a learned function of x
         (per dimension, as in a VAE), so that unused dimensions of z_0 cost no KL.
+      init_prior: p(z_0): "mixture" (a learned mixture of `init_components` diagonal Gaussians,
+        trained with the rest by the ELBO, so that it can follow the aggregate posterior of
+        z_0 that the sampler must draw from; the configs use it) or "standard" (N(0, I); the
+        default, so that runs saved before the field existed load as they were trained).
+      init_components: number of mixture components of p(z_0).
+      first_step: "state" (z_0 sets the dynamics' initial state only; z_1's mean is m(0, c_1);
+        the configs use it) or "chain" (z_1's mean is m(z_0, c_1); the default, as above).
     """
 
     features: int
@@ -71,15 +85,23 @@ class ModelConfig:
     signal: float = 0.5
     sigma: float = 0.3
     init_std: float = 0.0
+    init_prior: str = "standard"
+    init_components: int = 16
+    first_step: str = "chain"
 
     def __post_init__(self):
         check_config(
             self,
             "model",
             dict(
-                encoder=ENCODERS, inference=INFERENCES, observation=OBSERVATIONS, decoder=DECODERS
+                encoder=ENCODERS,
+                inference=INFERENCES,
+                observation=OBSERVATIONS,
+                decoder=DECODERS,
+                init_prior=INIT_PRIORS,
+                first_step=FIRST_STEPS,
             ),
-            ("features", "latent_dim", "width"),
+            ("features", "latent_dim", "width", "init_components"),
         )
         if not 0 <= self.encoder_features <= self.features:
             raise ConfigError(
@@ -142,6 +164,11 @@ class LDIDP(nnx.Module):
         self.dyn_init = nnx.Linear(z, h, rngs=rngs)
         self.dyn = GRUCell(z, h, rngs=rngs)
         self.dyn_out = nnx.Linear(h, z, rngs=rngs)
+        if cfg.init_prior == "mixture":  # p(z_0): logits, means, log standard deviations
+            k = cfg.init_components
+            self.prior_logits = nnx.Param(jnp.zeros((k,)))
+            self.prior_mean = nnx.Param(jax.random.normal(rngs.params(), (k, z)))
+            self.prior_log_std = nnx.Param(jnp.zeros((k, z)))
         if cfg.decoder == "mlp":
             self.dec_hidden = nnx.Linear(z, h, rngs=rngs)
             self.dec_out = nnx.Linear(h, cfg.features, rngs=rngs)
@@ -173,6 +200,47 @@ class LDIDP(nnx.Module):
         return c, mu0, jnp.exp(jnp.clip(log_std0, -7.0, 2.0))
 
     # --- generative model --------------------------------------------------------------------
+
+    def _mixture(self):
+        """(log pi [K], means [K, Z], stds [K, Z]) of the mixture p(z_0)."""
+        log_std = jnp.clip(self.prior_log_std[...], -7.0, 2.0)
+        return jax.nn.log_softmax(self.prior_logits[...]), self.prior_mean[...], jnp.exp(log_std)
+
+    def init_log_prob(self, z0: jax.Array) -> jax.Array:
+        """log p(z_0). # [..., Z] -> [...]"""
+        if self.cfg.init_prior == "standard":
+            return -0.5 * jnp.sum(jnp.square(z0) + math.log(2 * math.pi), -1)
+        log_pi, mean, std = self._mixture()
+        d = (z0[..., None, :] - mean) / std  # [..., K, Z]
+        comp = -0.5 * jnp.sum(jnp.square(d) + math.log(2 * math.pi) + 2 * jnp.log(std), -1)
+        return jax.nn.logsumexp(log_pi + comp, -1)
+
+    def sample_init(self, key: jax.Array, num: int) -> jax.Array:
+        """num draws of z_0 ~ p(z_0). # -> [num, Z]"""
+        k_comp, k_eps = jax.random.split(key)
+        eps = jax.random.normal(k_eps, (num, self.cfg.latent_dim))
+        if self.cfg.init_prior == "standard":
+            return eps
+        log_pi, mean, std = self._mixture()
+        j = jax.random.categorical(k_comp, log_pi, shape=(num,))  # [num]
+        return mean[j] + std[j] * eps
+
+    def init_kl(self, mu0: jax.Array, std0: jax.Array, z0: jax.Array) -> jax.Array:
+        """KL(q(z_0 | x) || p(z_0)) per window. # [B, Z] x 3 -> [B]
+
+        N(0, I): closed form. Mixture: -H[q] - log p(z_0) at the reparameterised sample
+        z_0 ~ q (the entropy in closed form, the cross-entropy by one sample).
+        """
+        if self.cfg.init_prior == "standard":
+            kl = jnp.log(1.0 / std0) + (jnp.square(std0) + jnp.square(mu0)) / 2 - 0.5
+            return kl.sum(-1)
+        entropy = jnp.sum(jnp.log(std0) + 0.5 * (1.0 + math.log(2 * math.pi)), -1)
+        return -entropy - self.init_log_prob(z0)
+
+    def initial_carry(self, z0: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(h_0, the latent the k = 1 transition starts from): z_0 or zeros (first_step)."""
+        start = z0 if self.cfg.first_step == "chain" else jnp.zeros_like(z0)
+        return self.initial_state(z0), start
 
     def transition_mean(self, z_prev: jax.Array, c: jax.Array) -> jax.Array:
         """m(z_{k-1}, c) = sqrt(abar) c + rho z_{k-1}. # [B, Z], [B, Z] -> [B, Z]"""

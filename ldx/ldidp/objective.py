@@ -3,12 +3,14 @@
 Shape legend: B batch, T time, D features, Z latent, H width.
 
     log p(x_{1:T}) >= E_q[ sum_k log p(x_k | z_k) ]
-                      - KL(q(z_0 | x) || N(0, I))
+                      - KL(q(z_0 | x) || p(z_0))
                       - sum_k E_q[ KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) ]
 
 With equal fixed variances sigma^2 the k-th KL is closed form,
 KL_k = ||m(z_{k-1}, c_k) - m(z_{k-1}, c^_k)||^2 / (2 sigma^2) = abar ||c_k - c^_k||^2 / (2 sigma^2),
-evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k).
+evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k). KL_0 is closed
+form for p(z_0) = N(0, I) and -H[q(z_0 | x)] - log p(z_0) at the same sample z_0 for the
+learned mixture prior.
 """
 
 from __future__ import annotations
@@ -96,13 +98,13 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
       eps: standard normal noise of z_1..z_T. # [B, T, Z]
 
     Returns:
-      (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || N(0, I)) [B] and the per-step
+      (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || p(z_0)) [B] and the per-step
       KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z.
     """
     cfg = model.cfg
     c, mu0, std0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
     z0 = mu0 + std0 * eps0  # [B, Z]
-    kl0 = gaussian_kl(mu0, std0, 0.0, 1.0).sum(-1)  # [B]
+    kl0 = model.init_kl(mu0, std0, z0)  # [B]
 
     def step(carry, inputs):
         h, z_prev = carry  # [B, H], [B, Z]
@@ -115,7 +117,7 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
         return (h, z), (z, kl)
 
     xs = (jnp.swapaxes(c, 0, 1), jnp.swapaxes(eps, 0, 1))  # [T, B, Z] each
-    _, (z, kl) = jax.lax.scan(step, (model.initial_state(z0), z0), xs)
+    _, (z, kl) = jax.lax.scan(step, model.initial_carry(z0), xs)
     return jnp.swapaxes(z, 0, 1), kl0, jnp.swapaxes(kl, 0, 1)
 
 
