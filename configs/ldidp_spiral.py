@@ -45,8 +45,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # p(z_0): mixture (learned, follows the aggregate posterior of z_0) | standard (N(0, I)).
     config.model.init_prior = "mixture"
     config.model.init_components = 16  # Mixture components of p(z_0).
-    # state: z_0 sets the dynamics' initial state, z_1's mean is m(0, c_1) | chain: m(z_0, c_1).
-    config.model.first_step = "state"
+    # initial: z_1 is the initial latent (z_1 = z_0 ~ q(z_0 | x)) | transition: z_1 ~ m(z_0, c_1).
+    config.model.first_step = "initial"
 
     config.objective = ml_collections.ConfigDict()
     config.objective.kl_weight = 1.0  # beta; 1 is the ELBO.

@@ -75,7 +75,11 @@ def test_observation_logliks_match_scipy(kind):
 
 @pytest.mark.parametrize(
     "inference, init_std, first_step",
-    [("non_markovian", 0.1, "chain"), ("markovian", 0.0, "chain"), ("non_markovian", 0.0, "state")],
+    [
+        ("non_markovian", 0.1, "transition"),
+        ("markovian", 0.0, "transition"),
+        ("non_markovian", 0.0, "initial"),
+    ],
 )
 def test_posterior_scan_matches_step_by_step_reference(inference, init_std, first_step):
     """Given noise, when running the posterior scan, then z and every KL equal a Python loop.
@@ -83,7 +87,7 @@ def test_posterior_scan_matches_step_by_step_reference(inference, init_std, firs
     The loop uses the model's one-step functions and the SciPy-free closed form
     KL_k = sum_z log(s_p / s_q) + (s_q^2 + (mu_q - mu_p)^2) / (2 s_p^2) - 1/2, and checks the
     equal-variance simplification KL_k = abar ||c_k - c^_k||^2 / (2 sigma^2). With
-    first_step="state" the k = 1 transition (mean and GRU input) starts from a zero latent.
+    first_step="initial", z_1 = z_0, KL_1 = 0 and the transitions start at k = 2.
     """
     model = _model(inference=inference, init_std=init_std, first_step=first_step)
     cfg = model.cfg
@@ -100,10 +104,13 @@ def test_posterior_scan_matches_step_by_step_reference(inference, init_std, firs
     np.testing.assert_allclose(_np(kl0), kl0_ref, rtol=1e-5)
     h = np.tanh(_np(z_prev) @ _np(model.dyn_init.kernel[...]) + _np(model.dyn_init.bias[...]))
     h = jnp.asarray(h, jnp.float32)
-    if first_step == "state":
-        z_prev = jnp.zeros_like(z_prev)
+    first = 0
+    if first_step == "initial":
+        np.testing.assert_allclose(_np(z[:, 0]), _np(z_prev), rtol=1e-6)
+        np.testing.assert_array_equal(_np(kl[:, 0]), 0.0)
+        first = 1
     rho = 0.0 if inference == "markovian" else math.sqrt(1 - cfg.signal - cfg.sigma**2)
-    for k in range(T):
+    for k in range(first, T):
         h, c_hat = model.dynamics(h, z_prev)
         mu_q = math.sqrt(cfg.signal) * _np(c[:, k]) + rho * _np(z_prev)
         mu_p = math.sqrt(cfg.signal) * _np(c_hat) + rho * _np(z_prev)
@@ -131,50 +138,56 @@ def test_markovian_pointwise_latent_ignores_the_past():
             assert changed.all()
 
 
-def test_state_first_step_keeps_z0_off_the_posterior_path():
-    """Given first_step="state", then z_{1:T} ~ q ignores z_0's noise; with "chain" it does not.
-
-    z_0 sets the prior's GRU state only, so changing eps0 moves the KL terms, never the path.
-    """
+def test_initial_first_step_puts_z0_on_the_path():
+    """Given first_step="initial", then E_q[z_1] = mu_0 and z_1 = z_0 moves with eps0 exactly;
+    with "transition" z_1 = m(z_0, c_1) + sigma eps_1 (z_0 scaled by rho)."""
     rng = np.random.default_rng(11)
     x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
     eps = jnp.asarray(rng.normal(size=(B, T, Z)), jnp.float32)
     e0a, e0b = (jnp.asarray(rng.normal(size=(B, Z)), jnp.float32) for _ in range(2))
-    for first_step in ("state", "chain"):
+    for first_step in ("initial", "transition"):
         model = _model(first_step=first_step)
-        za, _, kla = objective.posterior(model, x, e0a, eps)
-        zb, _, klb = objective.posterior(model, x, e0b, eps)
-        assert not np.allclose(_np(kla), _np(klb))
-        if first_step == "state":
-            np.testing.assert_array_equal(_np(za), _np(zb))
-            c, _, _ = model.encode(x)  # z_1 = sqrt(abar) c_1 + sigma eps_1
-            ref = math.sqrt(model.cfg.signal) * _np(c[:, 0]) + model.cfg.sigma * _np(eps[:, 0])
-            np.testing.assert_allclose(_np(za[:, 0]), ref, rtol=1e-5, atol=1e-6)
+        c, mu0, s0 = (_np(a) for a in model.encode(x))
+        za, _, _ = objective.posterior(model, x, e0a, eps)
+        zb, _, _ = objective.posterior(model, x, e0b, eps)
+        dz0 = s0 * (_np(e0a) - _np(e0b))
+        if first_step == "initial":
+            np.testing.assert_allclose(_np(za[:, 0]) - _np(zb[:, 0]), dz0, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(_np(objective.posterior_mean(model, x))[:, 0], mu0, rtol=1e-5)
         else:
-            assert not np.allclose(_np(za[:, 0]), _np(zb[:, 0]))
+            rho = model.cfg.rho
+            np.testing.assert_allclose(
+                _np(za[:, 0]) - _np(zb[:, 0]), rho * dz0, rtol=1e-4, atol=1e-5
+            )
 
 
 def _mixture_model(k=3, z=2, seed=0):
-    """A model with a 'random' k-component mixture prior over a z-dim initial latent."""
+    """A model with a k-component mixture prior over a z-dim initial latent, and its
+    (weights, means, stds) computed in NumPy from the parameters:
+    [mean, log std] = tanh(U) W + b (the posterior head at the pseudo-states)."""
     model = LDIDP(
         ModelConfig(features=D, latent_dim=z, width=8, init_prior="mixture", init_components=k),
         rngs=nnx.Rngs(seed),
     )
     rng = np.random.default_rng(seed)
     model.prior_logits[...] = jnp.asarray(rng.normal(size=k), jnp.float32)
-    model.prior_mean[...] = jnp.asarray(3 * rng.normal(size=(k, z)), jnp.float32)
-    model.prior_log_std[...] = jnp.asarray(rng.uniform(-1, 0.5, (k, z)), jnp.float32)
+    kernel = np.concatenate([2 * rng.normal(size=(8, z)), 0.5 * rng.normal(size=(8, z))], 1)
+    model.enc_init.kernel[...] = jnp.asarray(kernel, jnp.float32)
+    bias = np.concatenate([rng.normal(size=z), np.zeros(z)])
+    model.enc_init.bias[...] = jnp.asarray(bias, jnp.float32)
     pi = scipy.special.softmax(_np(model.prior_logits[...]))
-    return model, pi, _np(model.prior_mean[...]), np.exp(_np(model.prior_log_std[...]))
+    out = np.tanh(_np(model.prior_states[...])) @ _np(model.enc_init.kernel[...])
+    out += _np(model.enc_init.bias[...])
+    return model, pi, out[:, :z], np.exp(np.clip(out[:, z:], -7, 2))
 
 
 def test_mixture_prior_log_density_matches_scipy():
     """Given a mixture p(z_0), then log p = log sum_j pi_j prod_i N(z_i; a_ji, b_ji) (SciPy)."""
     model, pi, mean, std = _mixture_model()
+    assert std.min() > 0.05  # no component so narrow that float32 loses the comparison
     z = np.random.default_rng(12).normal(0, 3, (50, 2))
-    ref = np.log(
-        sum(pi[j] * scipy.stats.norm.pdf(z, mean[j], std[j]).prod(-1) for j in range(len(pi)))
-    )
+    terms = [np.log(pi[j]) + scipy.stats.norm.logpdf(z, mean[j], std[j]).sum(-1) for j in range(3)]
+    ref = scipy.special.logsumexp(terms, axis=0)
     got = _np(model.init_log_prob(jnp.asarray(z, jnp.float32)))
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     std_model = _model()  # N(0, I)
@@ -228,7 +241,7 @@ def test_mixture_init_kl_is_unbiased_for_the_true_kl():
 # Samplers.
 
 
-@pytest.mark.parametrize("first_step", ["chain", "state"])
+@pytest.mark.parametrize("first_step", ["transition", "initial"])
 def test_implicit_sampler_is_deterministic_at_eta_zero(first_step):
     """Given z_0, when sampling at eta=0 with two keys, then identical paths equal to a loop."""
     model = _model(first_step=first_step)
@@ -237,9 +250,12 @@ def test_implicit_sampler_is_deterministic_at_eta_zero(first_step):
     zb, xb = samplers.implicit_rollout(model, z0, jax.random.key(2), T, 0.0, decode_noise=False)
     np.testing.assert_array_equal(_np(za), _np(zb))
     np.testing.assert_array_equal(_np(xa), _np(xb))
-    h = model.initial_state(z0)
-    z_prev = z0 if first_step == "chain" else jnp.zeros_like(z0)
-    for k in range(T):  # z_k = m(z_{k-1}, c^_k), x_k = f(z_k)
+    h, z_prev = model.initial_state(z0), z0
+    first = 0
+    if first_step == "initial":  # z_1 = z_0
+        np.testing.assert_array_equal(_np(za[:, 0]), _np(z0))
+        first = 1
+    for k in range(first, T):  # z_k = m(z_{k-1}, c^_k), x_k = f(z_k)
         h, c_hat = model.dynamics(h, z_prev)
         z_prev = model.transition_mean(z_prev, c_hat)
         np.testing.assert_allclose(_np(za[:, k]), _np(z_prev), rtol=1e-5, atol=1e-6)

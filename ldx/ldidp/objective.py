@@ -99,7 +99,8 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
 
     Returns:
       (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || p(z_0)) [B] and the per-step
-      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z.
+      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z. With
+      first_step="initial", z_1 = z_0 and kl[:, 0] = 0 (bin 1's KL is kl0).
     """
     cfg = model.cfg
     c, mu0, std0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
@@ -116,9 +117,14 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
         kl = gaussian_kl(mu_q, cfg.sigma, mu_p, cfg.sigma).sum(-1)  # [B]
         return (h, z), (z, kl)
 
-    xs = (jnp.swapaxes(c, 0, 1), jnp.swapaxes(eps, 0, 1))  # [T, B, Z] each
-    _, (z, kl) = jax.lax.scan(step, model.initial_carry(z0), xs)
-    return jnp.swapaxes(z, 0, 1), kl0, jnp.swapaxes(kl, 0, 1)
+    t = x.shape[1]
+    skip = t - model.transition_bins(t)  # 1 if z_1 = z_0 ("initial"): c_1, eps_1 unused
+    xs = (jnp.swapaxes(c[:, skip:], 0, 1), jnp.swapaxes(eps[:, skip:], 0, 1))  # [T', B, Z]
+    _, (z, kl) = jax.lax.scan(step, (model.initial_state(z0), z0), xs)
+    z, kl = jnp.swapaxes(z, 0, 1), jnp.swapaxes(kl, 0, 1)  # [B, T', Z], [B, T']
+    if skip:  # bin 1's KL is kl0
+        kl = jnp.concatenate([jnp.zeros_like(kl[:, :1]), kl], axis=1)
+    return model.join_path(z0, z), kl0, kl
 
 
 def posterior_mean(model: LDIDP, x: jax.Array) -> jax.Array:
