@@ -7,9 +7,10 @@ For a trained ldidp workdir (EMA parameters) emits JSON lines:
 
 * `ldidp_z0`: the aggregate posterior of the initial latent, q(z_0) = mean_n q(z_0 | x_n) over
   the training windows, against the prior p(z_0): per dimension the aggregate mean and variance
-  (Var_n mu_0 + E_n s_0^2), and KL(N(m, S) || p(z_0)) of the Gaussian with the aggregate's mean
-  and full covariance (0 when the two match to second order; for a learned mixture prior the
-  Monte-Carlo estimate E_q[log N(m, S)(z) - log p(z)]).
+  (Var_n mu_0 + E_n s_0^2), and KL(N(m, S) || N(0, I)) of the Gaussian with the aggregate's
+  mean and full covariance (0 when the two match to second order); for the mixture prior also
+  the Monte-Carlo E_q[log N(m, S)(z) - log p(z)] over z from the aggregate (negative: the prior
+  fits the aggregate better than its Gaussian fit) and the same against N(0, I).
 * `ldidp_coverage`: sample MMD (against the test windows; RBF, median bandwidth of the test
   windows) for each source of the initial latent and each eta: `prior` (what the sampler draws),
   `aggregate` (z_0 ~ q(z_0 | x_n) of training windows, i.e. the prior replaced by the aggregate
@@ -233,7 +234,8 @@ def _figure(real: np.ndarray, gen: np.ndarray, path: str, name: str, num: int = 
             axes[1].plot(w, "r-", lw=0.5, alpha=0.5)
         axes[1].set_title("PC1 over time: real (black), generated (red)", fontsize=9)
         feat_real, feat_gen, label = pr[:, 0], pg[:, 0], "window-mean PC1"
-    bins = np.linspace(min(feat_real.min(), feat_gen.min()), max(feat_real.max(), feat_gen.max()), 30)
+    lo, hi = min(feat_real.min(), feat_gen.min()), max(feat_real.max(), feat_gen.max())
+    bins = np.linspace(lo, hi, 30)
     axes[2].hist(feat_real, bins, alpha=0.5, label="real")
     axes[2].hist(feat_gen, bins, alpha=0.5, label="generated")
     axes[2].set_title(label, fontsize=9)

@@ -153,7 +153,8 @@ def test_initial_first_step_puts_z0_on_the_path():
         dz0 = s0 * (_np(e0a) - _np(e0b))
         if first_step == "initial":
             np.testing.assert_allclose(_np(za[:, 0]) - _np(zb[:, 0]), dz0, rtol=1e-4, atol=1e-5)
-            np.testing.assert_allclose(_np(objective.posterior_mean(model, x))[:, 0], mu0, rtol=1e-5)
+            z_mean = _np(objective.posterior_mean(model, x))
+            np.testing.assert_allclose(z_mean[:, 0], mu0, rtol=1e-5)
         else:
             rho = model.cfg.rho
             np.testing.assert_allclose(
