@@ -42,6 +42,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.signal = 0.5  # abar: weight sqrt(abar) of the embedding in the transition mean.
     config.model.sigma = 0.3  # Transition standard deviation; sigma^2 <= 1 - signal.
     config.model.init_std = 0.0  # Std of q(z_0 | x); 0 = learned per dimension (VAE-style).
+    # p(z_0): mixture (learned, follows the aggregate posterior of z_0) | standard (N(0, I)).
+    config.model.init_prior = "mixture"
+    config.model.init_components = 16  # Mixture components of p(z_0).
+    # initial: z_1 is the initial latent (z_1 = z_0 ~ q(z_0 | x)) | transition: z_1 ~ m(z_0, c_1).
+    config.model.first_step = "initial"
 
     config.objective = ml_collections.ConfigDict()
     config.objective.kl_weight = 1.0  # beta; 1 is the ELBO.

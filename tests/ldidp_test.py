@@ -14,6 +14,7 @@ import pytest
 import scipy.integrate
 import scipy.optimize
 import scipy.signal
+import scipy.special
 import scipy.stats
 from flax import nnx
 
@@ -73,15 +74,23 @@ def test_observation_logliks_match_scipy(kind):
     np.testing.assert_allclose(_np(got), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("inference, init_std", [("non_markovian", 0.1), ("markovian", 0.0)])
-def test_posterior_scan_matches_step_by_step_reference(inference, init_std):
+@pytest.mark.parametrize(
+    "inference, init_std, first_step",
+    [
+        ("non_markovian", 0.1, "transition"),
+        ("markovian", 0.0, "transition"),
+        ("non_markovian", 0.0, "initial"),
+    ],
+)
+def test_posterior_scan_matches_step_by_step_reference(inference, init_std, first_step):
     """Given noise, when running the posterior scan, then z and every KL equal a Python loop.
 
     The loop uses the model's one-step functions and the SciPy-free closed form
     KL_k = sum_z log(s_p / s_q) + (s_q^2 + (mu_q - mu_p)^2) / (2 s_p^2) - 1/2, and checks the
-    equal-variance simplification KL_k = abar ||c_k - c^_k||^2 / (2 sigma^2).
+    equal-variance simplification KL_k = abar ||c_k - c^_k||^2 / (2 sigma^2). With
+    first_step="initial", z_1 = z_0, KL_1 = 0 and the transitions start at k = 2.
     """
-    model = _model(inference=inference, init_std=init_std)  # 0: learned std of q(z_0 | x)
+    model = _model(inference=inference, init_std=init_std, first_step=first_step)
     cfg = model.cfg
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
@@ -94,9 +103,15 @@ def test_posterior_scan_matches_step_by_step_reference(inference, init_std):
     s0 = _np(s0)
     kl0_ref = (-np.log(s0) + (s0**2 + _np(mu0) ** 2) / 2 - 0.5).sum(-1)
     np.testing.assert_allclose(_np(kl0), kl0_ref, rtol=1e-5)
-    h = model.initial_state(z_prev)
+    h = np.tanh(_np(z_prev) @ _np(model.dyn_init.kernel[...]) + _np(model.dyn_init.bias[...]))
+    h = jnp.asarray(h, jnp.float32)
+    first = 0
+    if first_step == "initial":
+        np.testing.assert_allclose(_np(z[:, 0]), _np(z_prev), rtol=1e-6)
+        np.testing.assert_array_equal(_np(kl[:, 0]), 0.0)
+        first = 1
     rho = 0.0 if inference == "markovian" else math.sqrt(1 - cfg.signal - cfg.sigma**2)
-    for k in range(T):
+    for k in range(first, T):
         h, c_hat = model.dynamics(h, z_prev)
         mu_q = math.sqrt(cfg.signal) * _np(c[:, k]) + rho * _np(z_prev)
         mu_p = math.sqrt(cfg.signal) * _np(c_hat) + rho * _np(z_prev)
@@ -124,20 +139,125 @@ def test_markovian_pointwise_latent_ignores_the_past():
             assert changed.all()
 
 
+def test_initial_first_step_puts_z0_on_the_path():
+    """Given first_step="initial", then E_q[z_1] = mu_0 and z_1 = z_0 moves with eps0 exactly;
+    with "transition" z_1 = m(z_0, c_1) + sigma eps_1 (z_0 scaled by rho)."""
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
+    eps = jnp.asarray(rng.normal(size=(B, T, Z)), jnp.float32)
+    e0a, e0b = (jnp.asarray(rng.normal(size=(B, Z)), jnp.float32) for _ in range(2))
+    for first_step in ("initial", "transition"):
+        model = _model(first_step=first_step)
+        c, mu0, s0 = (_np(a) for a in model.encode(x))
+        za, _, _ = objective.posterior(model, x, e0a, eps)
+        zb, _, _ = objective.posterior(model, x, e0b, eps)
+        dz0 = s0 * (_np(e0a) - _np(e0b))
+        if first_step == "initial":
+            np.testing.assert_allclose(_np(za[:, 0]) - _np(zb[:, 0]), dz0, rtol=1e-4, atol=1e-5)
+            z_mean = _np(objective.posterior_mean(model, x))
+            np.testing.assert_allclose(z_mean[:, 0], mu0, rtol=1e-5)
+        else:
+            rho = model.cfg.rho
+            np.testing.assert_allclose(
+                _np(za[:, 0]) - _np(zb[:, 0]), rho * dz0, rtol=1e-4, atol=1e-5
+            )
+
+
+def _mixture_model(k=3, z=2, seed=0):
+    """A model with a k-component mixture prior over a z-dim initial latent, and its
+    (weights, means, stds) computed in NumPy from the parameters:
+    [mean, log std] = tanh(U) W + b (the posterior head at the pseudo-states)."""
+    model = LDIDP(
+        ModelConfig(features=D, latent_dim=z, width=8, init_prior="mixture", init_components=k),
+        rngs=nnx.Rngs(seed),
+    )
+    rng = np.random.default_rng(seed)
+    model.prior_logits[...] = jnp.asarray(rng.normal(size=k), jnp.float32)
+    kernel = np.concatenate([2 * rng.normal(size=(8, z)), 0.5 * rng.normal(size=(8, z))], 1)
+    model.enc_init.kernel[...] = jnp.asarray(kernel, jnp.float32)
+    bias = np.concatenate([rng.normal(size=z), np.zeros(z)])
+    model.enc_init.bias[...] = jnp.asarray(bias, jnp.float32)
+    pi = scipy.special.softmax(_np(model.prior_logits[...]))
+    out = np.tanh(_np(model.prior_states[...])) @ _np(model.enc_init.kernel[...])
+    out += _np(model.enc_init.bias[...])
+    return model, pi, out[:, :z], np.exp(np.clip(out[:, z:], -7, 2))
+
+
+def test_mixture_prior_log_density_matches_scipy():
+    """Given a mixture p(z_0), then log p = log sum_j pi_j prod_i N(z_i; a_ji, b_ji) (SciPy)."""
+    model, pi, mean, std = _mixture_model()
+    assert std.min() > 0.05  # no component so narrow that float32 loses the comparison
+    z = np.random.default_rng(12).normal(0, 3, (50, 2))
+    terms = [np.log(pi[j]) + scipy.stats.norm.logpdf(z, mean[j], std[j]).sum(-1) for j in range(3)]
+    ref = scipy.special.logsumexp(terms, axis=0)
+    got = _np(model.init_log_prob(jnp.asarray(z, jnp.float32)))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    std_model = _model()  # N(0, I)
+    np.testing.assert_allclose(
+        _np(std_model.init_log_prob(jnp.asarray(z[:, :1].repeat(Z, 1), jnp.float32))),
+        scipy.stats.norm.logpdf(z[:, :1].repeat(Z, 1)).sum(-1),
+        rtol=1e-5,
+    )
+
+
+def test_mixture_prior_draws_follow_its_cdf():
+    """Given a mixture p(z_0), when drawing 20000 z_0, then each coordinate passes a KS test
+    against the mixture CDF sum_j pi_j Phi((z - a_j) / b_j), and the component shares match."""
+    model, pi, mean, std = _mixture_model(k=3, z=2, seed=1)
+    z = _np(model.sample_init(jax.random.key(0), 20000))
+    for i in range(2):
+
+        def cdf(v, i=i):
+            return sum(pi[j] * scipy.stats.norm.cdf(v, mean[j, i], std[j, i]) for j in range(3))
+
+        assert scipy.stats.kstest(z[:, i], cdf).pvalue > 1e-4
+    draws = _np(samplers.sample(model, samplers.SamplerConfig(), jax.random.key(0), 7, T)[0])
+    assert draws.shape == (7, T, 2)
+
+
+def test_mixture_init_kl_is_unbiased_for_the_true_kl():
+    """Given q(z_0|x) and a mixture prior, then E_eps[init_kl(mu, s, mu + s eps)] equals
+    KL(q || p) by 1-D quadrature of q log(q / p) (Z = 1); for N(0, I) it is the closed form."""
+    model, pi, mean, std = _mixture_model(k=3, z=1, seed=2)
+    mu, s = np.array([[0.7]]), np.array([[0.4]])
+    q = scipy.stats.norm(mu[0, 0], s[0, 0])
+
+    def log_p(v):
+        return np.log(sum(pi[j] * scipy.stats.norm.pdf(v, mean[j, 0], std[j, 0]) for j in range(3)))
+
+    ref, _ = scipy.integrate.quad(lambda v: q.pdf(v) * (q.logpdf(v) - log_p(v)), -10, 10)
+    eps = np.random.default_rng(3).normal(size=(200_000, 1))
+    mu_b, s_b = np.broadcast_to(mu, eps.shape), np.broadcast_to(s, eps.shape)
+    terms = _np(
+        model.init_kl(*(jnp.asarray(a, jnp.float32) for a in (mu_b, s_b, mu_b + s_b * eps)))
+    )
+    assert abs(terms.mean() - ref) < 4 * terms.std() / math.sqrt(len(terms)) + 1e-5
+    # N(0, I): the closed form, whatever the sample
+    std_model = _model()
+    mu4, s4 = jnp.full((2, Z), 0.5), jnp.full((2, Z), 0.8)
+    kl = _np(std_model.init_kl(mu4, s4, jnp.zeros((2, Z))))
+    np.testing.assert_allclose(kl, Z * (-math.log(0.8) + (0.64 + 0.25) / 2 - 0.5), rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Samplers.
 
 
-def test_implicit_sampler_is_deterministic_at_eta_zero():
+@pytest.mark.parametrize("first_step", ["transition", "initial"])
+def test_implicit_sampler_is_deterministic_at_eta_zero(first_step):
     """Given z_0, when sampling at eta=0 with two keys, then identical paths equal to a loop."""
-    model = _model()
+    model = _model(first_step=first_step)
     z0 = jax.random.normal(jax.random.key(0), (B, Z))
     za, xa = samplers.implicit_rollout(model, z0, jax.random.key(1), T, 0.0, decode_noise=False)
     zb, xb = samplers.implicit_rollout(model, z0, jax.random.key(2), T, 0.0, decode_noise=False)
     np.testing.assert_array_equal(_np(za), _np(zb))
     np.testing.assert_array_equal(_np(xa), _np(xb))
     h, z_prev = model.initial_state(z0), z0
-    for k in range(T):  # z_k = m(z_{k-1}, c^_k), x_k = f(z_k)
+    first = 0
+    if first_step == "initial":  # z_1 = z_0
+        np.testing.assert_array_equal(_np(za[:, 0]), _np(z0))
+        first = 1
+    for k in range(first, T):  # z_k = m(z_{k-1}, c^_k), x_k = f(z_k)
         h, c_hat = model.dynamics(h, z_prev)
         z_prev = model.transition_mean(z_prev, c_hat)
         np.testing.assert_allclose(_np(za[:, k]), _np(z_prev), rtol=1e-5, atol=1e-6)

@@ -10,7 +10,13 @@ The maths (docs/ldidp.md has the derivation):
     inference    q(z_0 | x) = N(mu_0, diag s_0^2),
                  q(z_k | z_{k-1}, x) = N(m(z_{k-1}, c_k), sigma^2 I)
     dynamics     h_0 = tanh(W z_0 + b),  h_k = GRU(h_{k-1}, z_{k-1}),  c^_k = W_c h_k + b_c
-    generative   p(z_0) = N(0, I),  p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
+    generative   p(z_0) = sum_j pi_j q(z_0 | tanh u_j) (learned pseudo-states u_j) | N(0, I),
+                 p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
+    first step   first_step="transition": as above, z_1 ~ N(m(z_0, c_1), sigma^2 I);
+                 first_step="initial": the initial latent is the first bin's latent, z_1 := z_0
+                 (decoded, with q(z_0 | x) and p(z_0) as above), and the transitions run for
+                 k = 2..T; the first bin is then not pulled towards a prediction c^_1 with the
+                 small fixed variance sigma^2 (docs/ldidp.md, "First step").
     observation  x_k ~ p(x_k | f_theta(z_k)): N(f, obs_std^2 I) | Bernoulli(sigmoid f) |
                  Poisson(exp f)
 
@@ -35,6 +41,8 @@ ENCODERS = ("bigru", "pointwise")
 INFERENCES = ("non_markovian", "markovian")
 OBSERVATIONS = ("gaussian", "bernoulli", "poisson")
 DECODERS = ("linear", "mlp")
+INIT_PRIORS = ("mixture", "standard")
+FIRST_STEPS = ("initial", "transition")
 MAX_LOG_RATE = 10.0  # Poisson log-rates are clipped here (e^10 counts per bin) for stability.
 
 
@@ -58,6 +66,14 @@ class ModelConfig:
       sigma: standard deviation of every transition (inference and generative), fixed.
       init_std: standard deviation of q(z_0 | x), fixed; 0 makes it a learned function of x
         (per dimension, as in a VAE), so that unused dimensions of z_0 cost no KL.
+      init_prior: p(z_0): "mixture" (a learned mixture of `init_components` diagonal Gaussians
+        q(z_0 | tanh u_j) at learned pseudo-states u_j of the encoder, trained with the rest by
+        the ELBO, so that it follows the aggregate posterior of z_0 that the sampler draws
+        from; the configs use it) or "standard" (N(0, I); the
+        default, so that runs saved before the field existed load as they were trained).
+      init_components: number of mixture components of p(z_0).
+      first_step: "initial" (z_1 is the initial latent z_0 itself; transitions for k >= 2; the
+        configs use it) or "transition" (z_1 ~ N(m(z_0, c_1), sigma^2); the default, as above).
     """
 
     features: int
@@ -72,15 +88,23 @@ class ModelConfig:
     signal: float = 0.5
     sigma: float = 0.3
     init_std: float = 0.0
+    init_prior: str = "standard"
+    init_components: int = 16
+    first_step: str = "transition"
 
     def __post_init__(self):
         check_config(
             self,
             "model",
             dict(
-                encoder=ENCODERS, inference=INFERENCES, observation=OBSERVATIONS, decoder=DECODERS
+                encoder=ENCODERS,
+                inference=INFERENCES,
+                observation=OBSERVATIONS,
+                decoder=DECODERS,
+                init_prior=INIT_PRIORS,
+                first_step=FIRST_STEPS,
             ),
-            ("features", "latent_dim", "width"),
+            ("features", "latent_dim", "width", "init_components"),
         )
         if not 0 <= self.encoder_features <= self.features:
             raise ConfigError(
@@ -138,6 +162,10 @@ class LDIDP(nnx.Module):
         self.dyn_init = nnx.Linear(z, h, rngs=rngs)
         self.dyn = GRUCell(z, h, rngs=rngs)
         self.dyn_out = nnx.Linear(h, z, rngs=rngs)
+        if cfg.init_prior == "mixture":  # p(z_0): logits and pseudo-states of the components
+            k = cfg.init_components
+            self.prior_logits = nnx.Param(jnp.zeros((k,)))
+            self.prior_states = nnx.Param(jax.random.normal(rngs.params(), (k, h)))
         if cfg.decoder == "mlp":
             self.dec_hidden = nnx.Linear(z, h, rngs=rngs)
             self.dec_out = nnx.Linear(h, cfg.features, rngs=rngs)
@@ -162,13 +190,68 @@ class LDIDP(nnx.Module):
             c = self.enc_out(jnp.concatenate([h_fwd, h_bwd], -1))  # [B, T, Z]
         else:
             c = self.enc_out(jnp.tanh(self.enc_hidden(x_in)))  # [B, T, Z]
-        init = self.enc_init(h_bwd[:, 0])  # [B, Z] or [B, 2Z]
+        return (c, *self.init_head(h_bwd[:, 0]))
+
+    def init_head(self, state: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, std) of q(z_0 | x) from the backward encoder state. # [..., H] -> 2 x [..., Z]"""
+        init = self.enc_init(state)  # [..., Z] or [..., 2Z]
         if self.cfg.init_std:
-            return c, init, jnp.full_like(init, self.cfg.init_std)
+            return init, jnp.full_like(init, self.cfg.init_std)
         mu0, log_std0 = jnp.split(init, 2, axis=-1)
-        return c, mu0, jnp.exp(jnp.clip(log_std0, -7.0, 2.0))
+        return mu0, jnp.exp(jnp.clip(log_std0, -7.0, 2.0))
 
     # --- generative model --------------------------------------------------------------------
+
+    def _mixture(self):
+        """(log pi [K], means [K, Z], stds [K, Z]) of the mixture p(z_0).
+
+        Component j is q(z_0 | .) at a learned pseudo-state tanh(u_j) of the backward encoder
+        (a VampPrior whose pseudo-inputs sit at the encoder's last hidden layer): the prior
+        moves with the posterior's head, at its scale, and costs one [K, H] matmul.
+        """
+        mean, std = self.init_head(jnp.tanh(self.prior_states[...]))
+        return jax.nn.log_softmax(self.prior_logits[...]), mean, std
+
+    def init_log_prob(self, z0: jax.Array) -> jax.Array:
+        """log p(z_0). # [..., Z] -> [...]"""
+        if self.cfg.init_prior == "standard":
+            return -0.5 * jnp.sum(jnp.square(z0) + math.log(2 * math.pi), -1)
+        log_pi, mean, std = self._mixture()
+        d = (z0[..., None, :] - mean) / std  # [..., K, Z]
+        comp = -0.5 * jnp.sum(jnp.square(d) + math.log(2 * math.pi) + 2 * jnp.log(std), -1)
+        return jax.nn.logsumexp(log_pi + comp, -1)
+
+    def sample_init(self, key: jax.Array, num: int) -> jax.Array:
+        """num draws of z_0 ~ p(z_0). # -> [num, Z]"""
+        k_comp, k_eps = jax.random.split(key)
+        eps = jax.random.normal(k_eps, (num, self.cfg.latent_dim))
+        if self.cfg.init_prior == "standard":
+            return eps
+        log_pi, mean, std = self._mixture()
+        j = jax.random.categorical(k_comp, log_pi, shape=(num,))  # [num]
+        return mean[j] + std[j] * eps
+
+    def init_kl(self, mu0: jax.Array, std0: jax.Array, z0: jax.Array) -> jax.Array:
+        """KL(q(z_0 | x) || p(z_0)) per window. # [B, Z] x 3 -> [B]
+
+        N(0, I): closed form. Mixture: -H[q] - log p(z_0) at the reparameterised sample
+        z_0 ~ q (the entropy in closed form, the cross-entropy by one sample).
+        """
+        if self.cfg.init_prior == "standard":
+            kl = jnp.log(1.0 / std0) + (jnp.square(std0) + jnp.square(mu0)) / 2 - 0.5
+            return kl.sum(-1)
+        entropy = jnp.sum(jnp.log(std0) + 0.5 * (1.0 + math.log(2 * math.pi)), -1)
+        return -entropy - self.init_log_prob(z0)
+
+    def transition_bins(self, seq_len: int) -> int:
+        """How many bins the transition scan makes: T - 1 if z_1 = z_0 ("initial"), else T."""
+        return seq_len - 1 if self.cfg.first_step == "initial" else seq_len
+
+    def join_path(self, z0: jax.Array, z: jax.Array) -> jax.Array:
+        """The latents of bins 1..T: [z_0, z_2..z_T] ("initial") or z as scanned. # -> [N, T, Z]"""
+        if self.cfg.first_step == "initial":
+            return jnp.concatenate([z0[:, None], z], axis=1)
+        return z
 
     def transition_mean(self, z_prev: jax.Array, c: jax.Array) -> jax.Array:
         """m(z_{k-1}, c) = sqrt(abar) c + rho z_{k-1}. # [B, Z], [B, Z] -> [B, Z]"""

@@ -3,12 +3,14 @@
 Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
     log p(x_{1:T}) >= E_q[ sum_k log p(x_k | z_k) ]
-                      - KL(q(z_0 | x) || N(0, I))
+                      - KL(q(z_0 | x) || p(z_0))
                       - sum_k E_q[ KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) ]
 
 With equal fixed variances sigma^2 the k-th KL is closed form,
 KL_k = ||m(z_{k-1}, c_k) - m(z_{k-1}, c^_k)||^2 / (2 sigma^2) = abar ||c_k - c^_k||^2 / (2 sigma^2),
-evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k).
+evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k). KL_0 is closed
+form for p(z_0) = N(0, I) and -H[q(z_0 | x)] - log p(z_0) at the same sample z_0 for the
+learned mixture prior.
 """
 
 from __future__ import annotations
@@ -70,13 +72,14 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
       eps: standard normal noise of z_1..z_T. # [B, T, Z]
 
     Returns:
-      (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || N(0, I)) [B] and the per-step
-      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z.
+      (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || p(z_0)) [B] and the per-step
+      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z. With
+      first_step="initial", z_1 = z_0 and kl[:, 0] = 0 (bin 1's KL is kl0).
     """
     cfg = model.cfg
     c, mu0, std0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
     z0 = mu0 + std0 * eps0  # [B, Z]
-    kl0 = gaussian_kl(mu0, std0, 0.0, 1.0).sum(-1)  # [B]
+    kl0 = model.init_kl(mu0, std0, z0)  # [B]
 
     def step(carry, inputs):
         h, z_prev = carry  # [B, H], [B, Z]
@@ -88,9 +91,14 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
         kl = gaussian_kl(mu_q, cfg.sigma, mu_p, cfg.sigma).sum(-1)  # [B]
         return (h, z), (z, kl)
 
-    xs = (jnp.swapaxes(c, 0, 1), jnp.swapaxes(eps, 0, 1))  # [T, B, Z] each
+    t = x.shape[1]
+    skip = t - model.transition_bins(t)  # 1 if z_1 = z_0 ("initial"): c_1, eps_1 unused
+    xs = (jnp.swapaxes(c[:, skip:], 0, 1), jnp.swapaxes(eps[:, skip:], 0, 1))  # [T', B, Z]
     _, (z, kl) = jax.lax.scan(step, (model.initial_state(z0), z0), xs)
-    return jnp.swapaxes(z, 0, 1), kl0, jnp.swapaxes(kl, 0, 1)
+    z, kl = jnp.swapaxes(z, 0, 1), jnp.swapaxes(kl, 0, 1)  # [B, T', Z], [B, T']
+    if skip:  # bin 1's KL is kl0
+        kl = jnp.concatenate([jnp.zeros_like(kl[:, :1]), kl], axis=1)
+    return model.join_path(z0, z), kl0, kl
 
 
 def posterior_mean(model: LDIDP, x: jax.Array) -> jax.Array:

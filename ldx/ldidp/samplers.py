@@ -4,7 +4,8 @@ Shapes (ldx/shapes.py): N series, T time, D features, Z latent, H width, M Lange
 
 Implicit (DDIM-like), one `lax.scan` over k for the latents, then every x_k at once:
 
-    z_0 ~ N(0, I);  h_k = GRU(h_{k-1}, z_{k-1});  c^_k = W_c h_k + b_c
+    z_0 ~ p(z_0);  h_k = GRU(h_{k-1}, z_{k-1});  c^_k = W_c h_k + b_c
+    (first_step="initial": z_1 = z_0 and the recursion makes z_2..z_T)
     z_k = m(z_{k-1}, c^_k) + eta * sigma * eps_k        (eta = 0: deterministic given z_0)
     x_k ~ p(x_k | f_theta(z_k))   (or its mean when decode_noise is False)
 
@@ -110,7 +111,7 @@ def latent_scan(
       seq_len: T.
 
     Returns:
-      Latents z_1..z_T. # [N, T, Z]
+      Latents z_1..z_T (z_1 = z0 with first_step="initial"). # [N, T, Z]
     """
 
     def step(carry, key):
@@ -119,8 +120,10 @@ def latent_scan(
         z = draw_z(model.transition_mean(z_prev, c_hat), key)  # [N, Z]
         return (h, z), z
 
-    _, z = jax.lax.scan(step, (model.initial_state(z0), z0), keys, length=seq_len)
-    return jnp.swapaxes(z, 0, 1)
+    t = model.transition_bins(seq_len)
+    keys = None if keys is None else keys[seq_len - t :]
+    _, z = jax.lax.scan(step, (model.initial_state(z0), z0), keys, length=t)
+    return model.join_path(z0, jnp.swapaxes(z, 0, 1))
 
 
 def _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=True):
@@ -188,9 +191,9 @@ def explicit_rollout(
 
 
 def sample(model: LDIDP, cfg: SamplerConfig, key: jax.Array, num: int, seq_len: int):
-    """Draws z_0 ~ N(0, I) and runs the configured sampler: (z [N, T, Z], x [N, T, D])."""
+    """Draws z_0 ~ p(z_0) and runs the configured sampler: (z [N, T, Z], x [N, T, D])."""
     k0, k = jax.random.split(key)
-    z0 = jax.random.normal(k0, (num, model.cfg.latent_dim))
+    z0 = model.sample_init(k0, num)
     if cfg.sampler == "implicit":
         return implicit_rollout(model, z0, k, seq_len, cfg.eta, cfg.decode_noise)
     return explicit_rollout(
