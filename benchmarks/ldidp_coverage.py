@@ -39,7 +39,7 @@ from benchmarks.common import emit
 from ldx import compilation_cache
 from ldx.data import split_indices
 from ldx.ldidp import metrics
-from ldx.ldidp.evaluation import infer, true_latents
+from ldx.ldidp.evaluation import infer
 from ldx.ldidp.objective import posterior
 from ldx.ldidp.samplers import implicit_rollout, observe, sample
 from ldx.train import load_run
@@ -173,7 +173,7 @@ def main(argv):
         )
 
     # --- the first step's latent error ---------------------------------------------------------
-    truth = true_latents(exp)
+    truth = exp.true_latents()
     if truth is not None:
         train, test = split_indices(len(truth), exp.data)
         z_train, _ = infer(model, ds.train)
