@@ -37,12 +37,21 @@ def main(_):
         real, _ = reference(DataConfig(name=name), cfg)
         row = floor(real, cfg)["predictive"]
         mean, half = PUBLISHED[name]
-        print(json.dumps({
-            "dataset": name, "num_windows": len(real), "predictive": row["mean"],
-            "interval": row["interval"], "published": mean, "published_interval": half,
-            "within": abs(row["mean"] - mean) <= half + row["interval"],
-            "seconds": round(time.perf_counter() - start, 1),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "dataset": name,
+                    "num_windows": len(real),
+                    "predictive": row["mean"],
+                    "interval": row["interval"],
+                    "published": mean,
+                    "published_interval": half,
+                    "within": abs(row["mean"] - mean) <= half + row["interval"],
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

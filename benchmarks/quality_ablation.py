@@ -27,12 +27,12 @@ from absl import app, flags
 
 from configs import default
 from ldx import metrics
-from ldx.eval import published
-from ldx.data import DataConfig
-from ldx.experiment import build_experiment, typed
-from ldx.nn import decode_sample
 from ldx.batching import draw, make_generate_fn
+from ldx.data import DataConfig
+from ldx.eval import published
+from ldx.experiment import build_experiment, typed
 from ldx.ld.generate import sample_latents
+from ldx.nn import decode_sample
 from ldx.train import load_run, train
 
 VARIANTS = {
@@ -140,19 +140,21 @@ def main(_):
             "discriminative": published.summary(
                 metrics.discriminative_score(ref, xp, kd, iterations=_DISC.value, repeats=5).values
             ),
-            "correlational": published.summary(
-                published.correlational_subsets(ref, xp, 5, 0)
-            ),
+            "correlational": published.summary(published.correlational_subsets(ref, xp, 5, 0)),
         }
     out["prior/noise"]["predictive"] = published.summary(
         metrics.predictive_score(
-            real_pub, to_pub(fake["prior/noise"]), jax.random.key(3),
-            iterations=_PRED.value, repeats=5,
+            real_pub,
+            to_pub(fake["prior/noise"]),
+            jax.random.key(3),
+            iterations=_PRED.value,
+            repeats=5,
         ).values
     )
     np.savez_compressed(
         f"{_WORKDIR.value}/probe_samples.npz",
-        real=held[:64], **{k.replace("/", "_"): v[:64] for k, v in fake.items()},
+        real=held[:64],
+        **{k.replace("/", "_"): v[:64] for k, v in fake.items()},
     )
     out["seconds"] = round(time.perf_counter() - start, 1)
     print("RESULT " + json.dumps(out), flush=True)

@@ -22,8 +22,8 @@ import numpy as np
 from absl import app, flags
 
 from ldx import metrics
-from ldx.nn import decode_sample
 from ldx.ld.generate import sample_latents
+from ldx.nn import decode_sample
 from ldx.train import load_run
 
 flags.DEFINE_string("workdir", None, "A trained LD/PSLD run.")
@@ -82,8 +82,9 @@ def main(_):
         "prior": sample_latents(model, exp.schedule, exp.sampler, k_prior, n),
         "posterior": model.encode(jnp.asarray(real))[0],
     }
-    decode = jax.jit(lambda z, k, noise: decode_sample(model.decoder, z, k, t, d, noise),
-                     static_argnums=2)
+    decode = jax.jit(
+        lambda z, k, noise: decode_sample(model.decoder, z, k, t, d, noise), static_argnums=2
+    )
     for source, z in latents.items():
         for noise in (True, False):
             fake = np.asarray(decode(z, k_dec, noise))

@@ -45,8 +45,10 @@ _PROTOCOL = flags.DEFINE_enum(
     "protocol", "heldout", list(published.PROTOCOLS), "heldout (ldx's) or diffusion_ts (published)."
 )
 _NUM = flags.DEFINE_integer(
-    "num_windows", None, "Windows per set (heldout: default 1000, capped by the test split; "
-    "diffusion_ts: default 0 = every window)."
+    "num_windows",
+    None,
+    "Windows per set (heldout: default 1000, capped by the test split; "
+    "diffusion_ts: default 0 = every window).",
 )
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Repeats of the learned metrics.")
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU Adam steps.")
@@ -101,7 +103,8 @@ def main(argv):
         common.say(
             "evaluate",
             f"heldout protocol: drawing and scoring up to {cfg.num_windows} windows "
-            f"({cfg.repeats} repeats of {cfg.disc_iterations}/{cfg.pred_iterations} scorer steps) ...",
+            f"({cfg.repeats} repeats of {cfg.disc_iterations}/{cfg.pred_iterations} "
+            "scorer steps) ...",
         )
         results, fake = evaluate_run(run, cfg)
         figures = []

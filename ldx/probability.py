@@ -22,7 +22,7 @@ def gaussian_loglik(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Arr
 def lowrank_gaussian_loglik(
     x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array
 ) -> jax.Array:
-    """log N(x; mean, S (I + U U^T) S) of vectors, S = diag(exp(logvar / 2)), U = factor [..., D, r].
+    """log N(x; mean, S (I + U U^T) S) of vectors; S = diag(exp(logvar / 2)), U = factor [.., D, r].
 
     Not elementwise: it sums over the last axis (D), as the covariance couples it. With
     y = S^-1 (x - mean) and C = I_r + U^T U, the matrix determinant lemma and Woodbury give
@@ -33,7 +33,8 @@ def lowrank_gaussian_loglik(
     O(D r^2 + r^3) instead of O(D^3). # [..., D] -> [...]
     """
     y = (x - mean) * jnp.exp(-0.5 * logvar)  # [..., D]
-    cap = jnp.eye(factor.shape[-1], dtype=y.dtype) + jnp.einsum("...dr,...ds->...rs", factor, factor)
+    gram = jnp.einsum("...dr,...ds->...rs", factor, factor)  # [..., r, r]
+    cap = jnp.eye(factor.shape[-1], dtype=y.dtype) + gram
     chol = jnp.linalg.cholesky(cap)  # [..., r, r]
     uy = jnp.einsum("...dr,...d->...r", factor, y)  # [..., r]
     w = jax.scipy.linalg.solve_triangular(chol, uy[..., None], lower=True)[..., 0]

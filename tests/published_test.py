@@ -1,4 +1,4 @@
-"""Tests of ldx.eval.published (Diffusion-TS's protocol) and `launch.evaluate --protocol=diffusion_ts`."""
+"""Tests of ldx.eval.published (Diffusion-TS's protocol) and launch.evaluate's diffusion_ts."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ldx import metrics
-from ldx.eval import published
 from ldx.data import DataConfig, load_source, make_windows
+from ldx.eval import published
 from tests.evaluation_test import CELLS, grid_dir  # noqa: F401  (the trained smoke grid)
 from tests.launch_test import run_app
 
@@ -66,8 +66,14 @@ def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     # eval_diffusion_ts/ holds every metric with 95% intervals, the Original floor, and samples
     # for every reference window; the held-out eval/ folder is not touched.
     workdir = os.path.join(grid_dir, "runs", CELLS[0])
-    flags = ["--protocol=diffusion_ts", "--num_windows=40", "--repeats=2",
-             "--disc_iterations=5", "--pred_iterations=5", "--fid_iterations=2"]
+    flags = [
+        "--protocol=diffusion_ts",
+        "--num_windows=40",
+        "--repeats=2",
+        "--disc_iterations=5",
+        "--pred_iterations=5",
+        "--fid_iterations=2",
+    ]
     result = run_app("evaluate", f"--workdir={workdir}", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     out = os.path.join(workdir, "eval_diffusion_ts")

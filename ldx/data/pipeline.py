@@ -204,6 +204,19 @@ def _split_windows(windows: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np
     return windows[train], windows[test]
 
 
+def load_raw(cfg: DataConfig) -> np.ndarray:
+    """The data source of `cfg` as loaded: a series [N, D] or ready windows [N, T, D]."""
+    return load_source(
+        cfg.name,
+        cfg.path,
+        cfg.data_dir or None,
+        num_samples=cfg.num_samples,
+        dim=cfg.dim,
+        seq_len=cfg.seq_len,
+        seed=cfg.seed,
+    )
+
+
 def build_dataset(cfg: DataConfig) -> Dataset:
     """Loads, windows, splits, scales and optionally time-shuffles a data source.
 
@@ -213,15 +226,7 @@ def build_dataset(cfg: DataConfig) -> Dataset:
     Returns:
       the normalised train/test windows and the scaler.
     """
-    raw = load_source(
-        cfg.name,
-        cfg.path,
-        cfg.data_dir or None,
-        num_samples=cfg.num_samples,
-        dim=cfg.dim,
-        seq_len=cfg.seq_len,
-        seed=cfg.seed,
-    )
+    raw = load_raw(cfg)
     if raw.ndim == 3:  # Ready windows [N, T, D].
         if raw.shape[1] != cfg.seq_len:
             raise DataError(

@@ -30,7 +30,8 @@ import jax
 import numpy as np
 
 from ldx import metrics
-from ldx.data import DataConfig, MinMaxScaler, load_source, make_windows
+from ldx.data import DataConfig, MinMaxScaler, make_windows
+from ldx.data.pipeline import load_raw
 from ldx.errors import ConfigError
 from ldx.eval.scores import NonFiniteSamples, describe, generate_windows
 
@@ -89,15 +90,7 @@ def published_windows(cfg: DataConfig) -> tuple[np.ndarray, MinMaxScaler]:
             "the diffusion_ts protocol scores ordered windows; this run has "
             "config.data.shuffle_time=True."
         )
-    raw = load_source(
-        cfg.name,
-        cfg.path,
-        cfg.data_dir or None,
-        num_samples=cfg.num_samples,
-        dim=cfg.dim,
-        seq_len=cfg.seq_len,
-        seed=cfg.seed,
-    )
+    raw = load_raw(cfg)
     windows = raw if raw.ndim == 3 else make_windows(raw, cfg.seq_len)  # [N, T, D]
     if cfg.name == "sines" or cfg.scale == "none":
         scaler = MinMaxScaler.identity(windows.shape[-1])

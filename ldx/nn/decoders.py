@@ -38,7 +38,8 @@ class GaussianHead(nnx.Module):
         Sigma = S (I + U U^T) S,  S = diag(sigma) [D, D],  U = factor [D, r],
 
     so x_t = mean + S (eps_1 + U eps_2) with eps_1 ~ N(0, I_D), eps_2 ~ N(0, I_r). U is unitless,
-    so the correlations are learned apart from the scale; see `ldx.probability.lowrank_gaussian_loglik`.
+    so the correlations are learned apart from the scale; the likelihood is
+    `ldx.probability.lowrank_gaussian_loglik`.
     """
 
     def __init__(
@@ -188,11 +189,25 @@ def make_decoder(
 ) -> nnx.Module:
     if backbone == "transformer":
         return TransformerDecoder(
-            features, latent, width, num_layers, num_heads, skip_z, logvar_bounds, noise_rank,
+            features,
+            latent,
+            width,
+            num_layers,
+            num_heads,
+            skip_z,
+            logvar_bounds,
+            noise_rank,
             rngs=rngs,
         )
     return RNNDecoder(
-        backbone, features, latent, width, num_layers, skip_z, logvar_bounds, noise_rank,
+        backbone,
+        features,
+        latent,
+        width,
+        num_layers,
+        skip_z,
+        logvar_bounds,
+        noise_rank,
         rngs=rngs,
     )
 
