@@ -48,7 +48,9 @@ def correlational_score(real, fake, max_lag: int = 1) -> float:
 
     with C from `cross_correlations`. Diffusion-TS reports L = 1 and averages the score over 5
     random subsets of N/5 windows drawn with replacement; here it is computed once on the full
-    sets (same expectation for large sets, less noise).
+    sets (`ldx.eval.published.correlational_subsets` gives the published form). The two
+    differ in expectation: a subset's correlations carry sampling noise, which the absolute
+    differences turn into an upward bias that shrinks as the subsets grow.
 
     Args:
       real: real windows. # [N, T, D]
