@@ -29,7 +29,7 @@ from ldx.dependency.report import (
     save_report,
 )
 from ldx.errors import LdxError
-from ldx.train import load_run
+from ldx.train import load_run, lock
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
 _NUM = flags.DEFINE_integer("num_samples", 500, "Number of series N.", lower_bound=1)
@@ -52,16 +52,18 @@ def main(argv):
     existing = [n for n in OUTPUTS if os.path.exists(os.path.join(folder, n))]
     if existing and not _OVERWRITE.value:
         raise LdxError(f"{folder} already holds {', '.join(existing)}; pass --overwrite.")
-    report = measure_run(
-        load_run(_WORKDIR.value),
-        _SOURCE.value,
-        _NUM.value,
-        num_points=_POINTS.value,
-        rule=_RULE.value,
-        seed=_SEED.value,
-        use_ema=_EMA.value,
-    )
-    save_report(report, folder)
+    run = load_run(_WORKDIR.value)
+    with lock.hold(_WORKDIR.value, "launch.dependency"):
+        report = measure_run(
+            run,
+            _SOURCE.value,
+            _NUM.value,
+            num_points=_POINTS.value,
+            rule=_RULE.value,
+            seed=_SEED.value,
+            use_ema=_EMA.value,
+        )
+        save_report(report, folder)
     print(json.dumps(report.info))
     if report.info["unconverged_fraction"] > 0:
         logging.warning(

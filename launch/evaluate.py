@@ -38,7 +38,7 @@ from ldx.eval import published
 from ldx.eval.report import run_markdown, write_figures, write_json
 from ldx.eval.scores import EvalConfig, evaluate_run
 from ldx.ldidp import evaluation as ldidp_evaluation
-from ldx.train import load_run
+from ldx.train import load_run, lock
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
 _PROTOCOL = flags.DEFINE_enum(
@@ -86,6 +86,11 @@ def main(argv):
         seed=_SEED.value,
     )
     run = load_run(_WORKDIR.value)
+    with lock.hold(_WORKDIR.value, "launch.evaluate"):
+        _heldout(run, cfg, out)
+
+
+def _heldout(run, cfg: EvalConfig, out: str) -> None:
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
     os.makedirs(tmp)
@@ -132,6 +137,11 @@ def _published(out: str) -> None:
     run = load_run(_WORKDIR.value)
     if run.experiment.method == "ldidp":
         raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
+    with lock.hold(_WORKDIR.value, "launch.evaluate"):
+        _write_published(run, cfg, out)
+
+
+def _write_published(run, cfg: published.PublishedConfig, out: str) -> None:
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)

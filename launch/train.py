@@ -20,7 +20,7 @@ from launch import common
 from ldx.errors import ConfigError
 from ldx.eval.samples import save_samples
 from ldx.experiment import build_experiment
-from ldx.train import parallel, run_from_state, train
+from ldx.train import lock, parallel, run_from_state, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, samples.")
@@ -77,14 +77,15 @@ def main(argv):
         common.say("train", f"finished at step {int(state.step)}: checkpoints and metrics.jsonl")
     if exp.train.sample_after and primary:
         common.say("train", f"drawing {exp.draw.num_samples} samples ...")
-        save_samples(
-            run_from_state(_WORKDIR.value, exp, state),
-            exp.draw.num_samples,
-            os.path.join(_WORKDIR.value, "samples.npz"),
-            seed=exp.seed,
-            use_ema=exp.draw.use_ema,
-            batch_size=exp.draw.batch_size,
-        )
+        with lock.hold(_WORKDIR.value, "launch.train (sampling)"):
+            save_samples(
+                run_from_state(_WORKDIR.value, exp, state),
+                exp.draw.num_samples,
+                os.path.join(_WORKDIR.value, "samples.npz"),
+                seed=exp.seed,
+                use_ema=exp.draw.use_ema,
+                batch_size=exp.draw.batch_size,
+            )
         common.say("train", f"wrote {_WORKDIR.value}/samples.npz and samples.png")
 
 

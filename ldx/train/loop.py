@@ -21,7 +21,7 @@ from ldx import dependency
 from ldx.data import get_batch
 from ldx.errors import NonFiniteError, Preempted
 from ldx.experiment import Experiment
-from ldx.train import checkpoint, parallel
+from ldx.train import checkpoint, lock, parallel
 from ldx.train.config import TrainConfig
 from ldx.train.preemption import PreemptionWatch
 from ldx.train.run import init_state
@@ -35,15 +35,25 @@ def _mean_metrics(history: list[dict]) -> dict[str, float]:
 
 
 def train(exp: Experiment, workdir: str) -> TrainState:
-    """Trains (or resumes) the run of experiment `exp` in `workdir`; returns the final state."""
+    """Trains (or resumes) the run of experiment `exp` in `workdir`; returns the final state.
+
+    Process 0 holds the workdir's lock (`ldx.train.lock`) throughout: a second trainer, or any
+    app writing into the same workdir, is refused with the holder's pid, host and start time.
+    """
     # Everything that can be wrong with the input is checked before anything is written.
     checkpoint.check_config(workdir, exp.spec)
-    cfg = exp.train
     mesh = parallel.data_mesh()
-    parallel.check_batch_size(cfg.batch_size, mesh, "config.train.batch_size")
+    parallel.check_batch_size(exp.train.batch_size, mesh, "config.train.batch_size")
+    checkpoint.make_workdir(workdir)
+    with lock.hold(workdir, "training", enabled=jax.process_index() == 0):
+        checkpoint.check_config(workdir, exp.spec)  # again, now that no other run writes here
+        return _train(exp, workdir, mesh)
+
+
+def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState:
+    cfg = exp.train
     replicated, batch_sharding = parallel.shardings(mesh)
     primary = jax.process_index() == 0
-    checkpoint.make_workdir(workdir)
 
     model_fn, optimizer, state = init_state(exp)
     # Processes reach the first collective (device_put checks the state is the same on
