@@ -15,6 +15,7 @@ path's and tries again, so two writers never both hold.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -52,8 +53,10 @@ def hold(workdir: str, what: str, enabled: bool = True):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
             os.close(fd)
+            if e.errno not in (errno.EACCES, errno.EAGAIN):  # e.g. ENOLCK: no locks there
+                raise CheckpointError(f"cannot lock {path}: {e.strerror or e}.") from None
             raise WorkdirBusy(
                 f"{workdir} is in use by {_holder(path)}; wait for it to end or stop it, "
                 "or use another workdir."
