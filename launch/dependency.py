@@ -52,10 +52,9 @@ def main(argv):
     existing = [n for n in OUTPUTS if os.path.exists(os.path.join(folder, n))]
     if existing and not _OVERWRITE.value:
         raise LdxError(f"{folder} already holds {', '.join(existing)}; pass --overwrite.")
-    run = load_run(_WORKDIR.value)
-    with lock.hold(_WORKDIR.value, "launch.dependency"):
+    with lock.hold(_WORKDIR.value, "launch.dependency"):  # before reading a run in training
         report = measure_run(
-            run,
+            load_run(_WORKDIR.value),
             _SOURCE.value,
             _NUM.value,
             num_points=_POINTS.value,

@@ -85,9 +85,8 @@ def main(argv):
         batch_size=_BATCH.value,
         seed=_SEED.value,
     )
-    run = load_run(_WORKDIR.value)
-    with lock.hold(_WORKDIR.value, "launch.evaluate"):
-        _heldout(run, cfg, out)
+    with lock.hold(_WORKDIR.value, "launch.evaluate"):  # before reading a run in training
+        _heldout(load_run(_WORKDIR.value), cfg, out)
 
 
 def _heldout(run, cfg: EvalConfig, out: str) -> None:
@@ -134,10 +133,10 @@ def _published(out: str) -> None:
         fid_iterations=_FID_ITERS.value,
         seed=_SEED.value,
     )
-    run = load_run(_WORKDIR.value)
-    if run.experiment.method == "ldidp":
-        raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
-    with lock.hold(_WORKDIR.value, "launch.evaluate"):
+    with lock.hold(_WORKDIR.value, "launch.evaluate"):  # before reading a run in training
+        run = load_run(_WORKDIR.value)
+        if run.experiment.method == "ldidp":
+            raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
         _write_published(run, cfg, out)
 
 

@@ -43,9 +43,13 @@ def _holder(path: str) -> str:
 
 @contextlib.contextmanager
 def hold(workdir: str, what: str, enabled: bool = True):
-    """Holds `workdir`'s lock for the `with` body (workdir must exist); WorkdirBusy if taken."""
+    """Holds `workdir`'s lock for the `with` body; WorkdirBusy if another process holds it.
+
+    A workdir that does not exist yet has nothing to guard: the body runs unlocked (and is
+    expected to fail or to create it under a lock of its own, as `ldx.train` does).
+    """
     key = os.path.realpath(workdir)
-    if not enabled or key in _held:
+    if not enabled or key in _held or not os.path.isdir(workdir):
         yield
         return
     path = os.path.join(workdir, LOCK_NAME)
