@@ -29,6 +29,7 @@ from configs import default
 from ldx import metrics
 from ldx.batching import draw, make_generate_fn
 from ldx.data import DataConfig
+from ldx.errors import LdxError
 from ldx.eval import published
 from ldx.experiment import build_experiment, typed
 from ldx.ld.generate import sample_latents
@@ -81,7 +82,7 @@ def main(_):
     config = cell_config(_DATASET.value, _VARIANT.value, _STEPS.value, _SEED.value)
     try:
         run = load_run(_WORKDIR.value)
-    except Exception:  # not trained yet
+    except LdxError:  # not trained yet (no config.json or checkpoint)
         train(build_experiment(config), _WORKDIR.value)
         run = load_run(_WORKDIR.value)
     train_s = time.perf_counter() - start
