@@ -21,7 +21,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     config.data.name = "sines"  # sines | stocks | energy | etth1 | fmri | csv | npy
     config.data.path = ""  # File for csv/npy; overrides the default location of named sets.
-    config.data.data_dir = ""  # Folder of the named sets; "" = $LDX_DATA_DIR or ../shared/data.
+    # Folder of the named sets; "" = $LDX_DATA_DIR, else ../shared/data, then ~/.cache/ldx/data.
+    config.data.data_dir = ""
     config.data.seq_len = 24  # Window length T.
     config.data.shuffle_time = False  # Permute time steps inside each window (paper Sec. 3).
     config.data.train_fraction = 0.8  # Share of windows (or rows) used for training.

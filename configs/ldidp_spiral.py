@@ -21,7 +21,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # spiral | spikes_poisson | spikes_bernoulli | mc_maze, or any ldx source (configs/default.py).
     config.data.name = "spiral"
     config.data.path = ""  # File for csv/npy; overrides the default location of named sets.
-    config.data.data_dir = ""  # Folder of the named sets; "" = $LDX_DATA_DIR or ../shared/data.
+    # Folder of the named sets; "" = $LDX_DATA_DIR, else ../shared/data, then ~/.cache/ldx/data.
+    config.data.data_dir = ""
     config.data.seq_len = 50  # T, bins per window.
     config.data.shuffle_time = False
     config.data.train_fraction = 0.8  # Share of windows (trials) used for training.

@@ -56,7 +56,8 @@ def main(argv):
         if not data.path and not dataset_available(data.name, data.data_dir or None):
             raise DataError(
                 f"grid {grid.name!r} needs dataset {data.name!r}: "
-                f"{dataset_path(data.name, data.data_dir or None)} not found (set LDX_DATA_DIR)."
+                f"{dataset_path(data.name, data.data_dir or None)} not found; download it with "
+                f"`python -m launch.data --name={data.name}` or set LDX_DATA_DIR."
             )
     command = "python -m launch.reproduce " + shlex.join(sys.argv[1:])
     total = len(grid.cells)

@@ -47,8 +47,9 @@ def load_nlb(path: str) -> NLBData:
     """
     if not os.path.isfile(path):
         raise DataError(
-            f"NLB file not found: {path!r}. Set config.data.path, config.data.data_dir or "
-            "LDX_DATA_DIR to the folder holding mc_maze_small/train.npz."
+            f"NLB file not found: {path!r}. Download it with `python -m launch.data "
+            "--name=mc_maze`, or set config.data.path, config.data.data_dir or LDX_DATA_DIR to "
+            "the folder holding mc_maze_small/train.npz."
         )
     try:
         with np.load(path, allow_pickle=False) as f:

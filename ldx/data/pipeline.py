@@ -117,7 +117,7 @@ class DataConfig:
         `chronological` (split the series rows, then window each part).
       num_samples: N for sines.
       dim: D for sines.
-      data_dir: folder of the named datasets; empty means `data_dir_default()`.
+      data_dir: folder of the named datasets; empty means the default search (`dataset_path`).
       scale: "minmax" (each feature to [0, 1] with training statistics) or "none" (keep the
         values, e.g. spike counts for a Poisson or Bernoulli likelihood).
       seed: seeds the sines generator, the split and the time shuffle.

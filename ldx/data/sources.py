@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ldx.data import nlb, synthetic
+from ldx.data import download, nlb, synthetic
 from ldx.errors import DataError
 
 # Named real datasets: file relative to the data folder, and how to read it.
@@ -199,15 +199,22 @@ def load_mat(path: str, key: str = "ts") -> np.ndarray:
 
 
 def data_dir_default() -> str:
-    """The folder of the named datasets: $LDX_DATA_DIR, else `../shared/data` (from the repo)."""
-    return os.environ.get("LDX_DATA_DIR") or os.path.join("..", "shared", "data")
+    """The first folder searched for named datasets: $LDX_DATA_DIR, else `../shared/data`.
+
+    `dataset_path` then looks in the download cache too (`ldx.data.download.search_dirs`).
+    """
+    return download.search_dirs()[0]
 
 
 def dataset_path(name: str, data_dir: str | None = None) -> str:
-    """The default file of a named real dataset (`stocks`, `energy`, `etth1`, `fmri`)."""
+    """The default file of a named real dataset (`stocks`, `energy`, `etth1`, `fmri`, `mc_maze`).
+
+    Under `data_dir` if given, else the first of `download.search_dirs()` that holds it, else
+    where `python -m launch.data` puts it.
+    """
     if name not in _NAMED:
         raise DataError(f"no stored file for dataset {name!r}, expected one of {list(_NAMED)}")
-    return os.path.join(data_dir or data_dir_default(), _NAMED[name][0])
+    return download.locate(_NAMED[name][0], data_dir)
 
 
 def dataset_available(name: str, data_dir: str | None = None) -> bool:
@@ -233,7 +240,8 @@ def load_source(
       name: one of `NAMES`: sines, spiral, spikes_poisson, spikes_bernoulli, stocks, energy,
         etth1, fmri, mc_maze, csv, npy.
       path: the file; required for csv and npy, overrides the default file of a named dataset.
-      data_dir: folder of the named datasets; None or "" means `data_dir_default()`.
+      data_dir: folder of the named datasets; None or "" means the default search
+        (`dataset_path`: $LDX_DATA_DIR, else ../shared/data, then the download cache).
       num_samples: N for generated sets.
       dim: D for sines and the synthetic spikes (neurons); the spiral has D = 2.
       seq_len: T for generated sets.
@@ -252,6 +260,9 @@ def load_source(
         return load_csv(path) if name == "csv" else load_npy(path)
     if name not in _NAMED:
         raise DataError(f"unknown dataset name {name!r}, expected one of {list(NAMES)}")
-    path = path or dataset_path(name, data_dir)
+    if not path:
+        path = dataset_path(name, data_dir)
+        if not os.path.isfile(path):
+            raise DataError(download.missing_message(name, path))
     _require_file(path, f"{name} data file")
     return _NAMED[name][1](path)

@@ -29,8 +29,8 @@ import numpy as np
 
 from ldx.batching import batch_map
 from ldx.data import split_indices
-from ldx.data.nlb import MC_MAZE_SMALL, load_nlb
-from ldx.data.sources import data_dir_default
+from ldx.data.nlb import load_nlb
+from ldx.data.sources import dataset_path
 from ldx.errors import ConfigError
 from ldx.ldidp import metrics
 from ldx.ldidp.experiment import LDIDPExperiment
@@ -126,7 +126,7 @@ def mc_maze_scores(
         training trials.
     """
     d = exp.data
-    path = d.path or os.path.join(d.data_dir or data_dir_default(), MC_MAZE_SMALL)
+    path = d.path or dataset_path("mc_maze", d.data_dir or None)
     nlb = load_nlb(path)
     train, test = split_indices(len(nlb.spikes), d)
     h = nlb.num_heldin
