@@ -10,6 +10,7 @@ A run stopped by a preemption notice (SIGTERM, after saving a checkpoint) exits 
 from __future__ import annotations
 
 import functools
+import logging as std_logging
 import os
 import sys
 
@@ -33,10 +34,21 @@ def say(app_name: str, message: str) -> None:
     print(f"{app_name}: {message}", flush=True)
 
 
+class _NoTracebacks(std_logging.Filter):
+    """Log records without their tracebacks: a failed checkpoint write makes Orbax's threads
+    log one each, while the app ends with the one `error:` line that says what failed."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def _quiet_logs() -> None:
-    """absl (and through it JAX, Orbax) at WARNING unless the user asked for a verbosity."""
+    """absl (and through it JAX, Orbax) at WARNING, without tracebacks, unless the user asked
+    for a verbosity."""
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+        logging.get_absl_handler().addFilter(_NoTracebacks())
 
 
 def _fail(message: str, status: int = 1, prefix: str = "error"):
@@ -93,7 +105,8 @@ def env_int(name: str) -> int | None:
 
 
 def run(main) -> None:
-    """app.run(main) with the compilation cache on and LdxError turned into `error: ...`."""
+    """app.run(main) with the compilation cache on, and LdxError and OSError (a full disk,
+    permissions) turned into `error: ...`."""
 
     @functools.wraps(main)
     def wrapped(argv):
@@ -103,6 +116,9 @@ def run(main) -> None:
             return main(argv)
         except LdxError as e:  # one line on stderr, not also an absl `E` line
             _fail(str(e))
+        except OSError as e:  # the machine's, not the input's: a full disk, permissions, ...
+            where = f": {e.filename!r}" if e.filename else ""
+            _fail(f"{e.strerror or e}{where} (os error {e.errno}).")
         except Preempted as e:
             logging.warning("%s", e)
             _fail(str(e), Preempted.exit_code, prefix="preempted")

@@ -28,7 +28,7 @@ from ldx.dependency.report import (
     measure_run,
     save_report,
 )
-from ldx.errors import LdxError
+from ldx.errors import LdxError, check_writable
 from ldx.train import load_run, lock
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -52,6 +52,7 @@ def main(argv):
     existing = [n for n in OUTPUTS if os.path.exists(os.path.join(folder, n))]
     if existing and not _OVERWRITE.value:
         raise LdxError(f"{folder} already holds {', '.join(existing)}; pass --overwrite.")
+    check_writable(folder)
     with lock.hold(_WORKDIR.value, "launch.dependency"):  # before reading a run in training
         report = measure_run(
             load_run(_WORKDIR.value),

@@ -11,7 +11,7 @@ import os
 from absl import app, flags
 
 from launch import common
-from ldx.errors import LdxError
+from ldx.errors import LdxError, check_writable
 from ldx.eval.samples import save_samples
 from ldx.train import load_run
 
@@ -31,6 +31,7 @@ def main(argv):
         raise LdxError(f"--output={_OUTPUT.value!r} must end in .npz.")
     if os.path.exists(_OUTPUT.value) and not _OVERWRITE.value:
         raise LdxError(f"--output={_OUTPUT.value!r} exists; pass --overwrite to replace it.")
+    check_writable(_OUTPUT.value)
     run = load_run(_WORKDIR.value)
     common.say("sample", f"drawing {_NUM.value} series ...")
     save_samples(

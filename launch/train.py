@@ -4,7 +4,11 @@ python -m launch.train --config=configs/default.py --workdir=/tmp/ldx
 python -m launch.train --config=configs/default.py:smoke --config.method=psld --workdir=/tmp/s
 
 Rerunning the same command resumes from the newest checkpoint. SIGTERM saves one and exits
-with status 143. Multi-host (one process per host, same command on each; see README):
+with status 143. On a finished run it says "already finished at step S" and changes nothing
+(a config that differs from the saved one is an error); --resample draws samples.npz anew,
+with the config's (possibly new) config.sample, recorded in config.json.
+
+Multi-host (one process per host, same command on each; see README):
 
 python -m launch.train --config=... --workdir=/shared/run \
     --coordinator_address=10.0.0.1:1234 --num_processes=4 --process_id=$RANK
@@ -20,7 +24,7 @@ from launch import common
 from ldx.errors import ConfigError
 from ldx.eval.samples import save_samples
 from ldx.experiment import build_experiment
-from ldx.train import lock, parallel, run_from_state, train
+from ldx.train import checkpoint, finished_run, lock, parallel, run_from_state, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, samples.")
@@ -40,6 +44,12 @@ _DISTRIBUTED = flags.DEFINE_bool(
     False,
     "Multi-host: start JAX's distributed runtime, detecting unset values on SLURM, Open MPI, "
     "Kubernetes or Cloud TPU. Implied by any of the three flags (or variables) above.",
+)
+_RESAMPLE = flags.DEFINE_bool(
+    "resample",
+    False,
+    "On a finished run: draw samples.npz and samples.png anew with this config.sample "
+    "(which then replaces the saved one in config.json).",
 )
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -68,25 +78,47 @@ def main(argv):
         )
     _initialize_distributed()
     exp = build_experiment(config)  # The one typed boundary; the library takes `exp`.
-    primary = jax.process_index() == 0
-    what = "/".join(str(v) for v in exp.describe().values())
+    workdir, primary = _WORKDIR.value, jax.process_index() == 0
+    with lock.hold(workdir, "launch.train", enabled=primary):
+        run = finished_run(workdir, exp, allow=("sample",) if _RESAMPLE.value else ())
+    outputs = [os.path.join(workdir, name) for name in ("samples.npz", "samples.png")]
+    if run is None:
+        what = "/".join(str(v) for v in exp.describe().values())
+        if primary:
+            common.say("train", f"{what}, {exp.train.num_steps} steps, workdir {workdir}")
+        state = train(exp, workdir)
+        if primary:
+            common.say("train", f"finished at step {int(state.step)}: checkpoints, metrics.jsonl")
+        if not (exp.train.sample_after or _RESAMPLE.value):
+            return
+        run = run_from_state(workdir, exp, state)
+    else:
+        step = int(run.state.step)
+        missing = exp.train.sample_after and not all(map(os.path.exists, outputs))
+        if not (_RESAMPLE.value or missing):  # A killed run may have missed its samples.
+            if primary:
+                common.say(
+                    "train",
+                    f"already finished at step {step}; nothing to do (--resample draws new "
+                    "samples)",
+                )
+            return
+        if primary:
+            common.say("train", f"already finished at step {step}; sampling only")
     if primary:
-        common.say("train", f"{what}, {exp.train.num_steps} steps, workdir {_WORKDIR.value}")
-    state = train(exp, _WORKDIR.value)
-    if primary:
-        common.say("train", f"finished at step {int(state.step)}: checkpoints and metrics.jsonl")
-    if exp.train.sample_after and primary:
         common.say("train", f"drawing {exp.draw.num_samples} samples ...")
-        with lock.hold(_WORKDIR.value, "launch.train (sampling)"):
+        with lock.hold(workdir, "launch.train (sampling)"):
             save_samples(
-                run_from_state(_WORKDIR.value, exp, state),
+                run,
                 exp.draw.num_samples,
-                os.path.join(_WORKDIR.value, "samples.npz"),
+                outputs[0],
                 seed=exp.seed,
                 use_ema=exp.draw.use_ema,
                 batch_size=exp.draw.batch_size,
             )
-        common.say("train", f"wrote {_WORKDIR.value}/samples.npz and samples.png")
+            if _RESAMPLE.value:
+                checkpoint.write_config(workdir, exp.spec)  # config.json says how they were drawn
+        common.say("train", f"wrote {outputs[0]} and samples.png")
 
 
 if __name__ == "__main__":

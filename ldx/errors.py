@@ -1,9 +1,12 @@
-"""Errors of ldx. Launch apps turn an `LdxError` into one `error: ...` line and exit status 1.
+"""Errors of ldx, and the checks of input shared by several modules. Launch apps turn an
+`LdxError` into one `error: ...` line and exit status 1.
 
 `Preempted` is not an error: training stopped on a preemption notice (SIGTERM) after saving a
 checkpoint, and rerunning the same command resumes it. Launch apps exit with status 143
 (128 + SIGTERM), as a shell reports a process ended by SIGTERM, so schedulers retry the job.
 """
+
+import os
 
 
 class LdxError(ValueError):
@@ -24,6 +27,10 @@ class CheckpointError(LdxError):
 
 class NonFiniteError(LdxError):
     """Training diverged: too many consecutive steps with a non-finite loss or gradient."""
+
+
+class NonFiniteSamples(LdxError):
+    """A trained model generated NaN or Inf values."""
 
 
 class Preempted(Exception):
@@ -51,3 +58,24 @@ def check_config(config, section: str, choices=None, positive=(), conditions=())
         if not ok:
             value = getattr(config, name)
             raise ConfigError(f"config.{section}.{name}={value} must be {expected}.")
+
+
+def check_writable(path: str) -> None:
+    """Raises LdxError unless file or folder `path` can be written; creates nothing.
+
+    Long work (sampling, measuring) checks its output location first: the nearest existing
+    folder on the way to `path` must be a folder this process may write into.
+    """
+    target = os.path.abspath(path)
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if existing == target and not os.path.isdir(target):
+        existing = os.path.dirname(target)  # a file to replace: it is written into its folder
+    if not os.path.isdir(existing):
+        raise LdxError(f"cannot write {path!r}: {existing!r} is a file, expected a directory.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise LdxError(
+            f"cannot write {path!r}: {existing!r} is not writable (permissions, or a "
+            "read-only file system)."
+        )

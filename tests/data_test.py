@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -229,9 +230,10 @@ def test_get_batch_gathers_rows():
 
 BAD_CSV = {
     "non_numeric": ("a,b\n1,2\n3,abc\n", r"non-numeric cell 'abc' at row 3, column 'b'"),
-    "nan": ("a,b\n1,2\n3,nan\n", r"non-finite value nan at index \(1, 1\) \(column 'b'\)"),
-    "inf": ("1,inf\n3,4\n", r"non-finite value inf at index \(0, 1\)"),
-    "empty": ("", r"empty CSV file"),
+    "nan": ("a,b\n1,2\n3,nan\n", r"non-finite value nan at row 3, column 'b'; 1 value"),
+    "inf": ("1,inf\n3,4\n", r"non-finite value inf at row 1, column '1'"),
+    "empty": ("", r"empty CSV file \(0 bytes\)"),
+    "blank": ("\n \n", r"empty CSV file, expected rows of numbers"),
     "header_only": ("a,b\n", r"no data rows"),
     "ragged": ("a,b\n1,2\n3\n", r"row 3 has 1 columns, expected 2"),
 }
@@ -261,6 +263,8 @@ def test_csv_drop_every_column(tmp_path):
         (np.zeros((2, 2, 2, 2)), r"shape \(2, 2, 2, 2\) \(rank 4\)"),
         (np.zeros(3), r"shape \(3,\) \(rank 1\)"),
         (np.array([["a", "b"]]), r"dtype <U1 is not numeric"),
+        (np.zeros((200, 0)), r"array of shape \(200, 0\) holds no values"),
+        (np.zeros((2, 0, 3)), r"array of shape \(2, 0, 3\) holds no values"),
     ],
 )
 def test_bad_npy(tmp_path, array, pattern):
@@ -312,3 +316,98 @@ def test_chronological_test_part_shorter_than_window(tmp_path):
     )
     with pytest.raises(DataError, match=r"chronological test split .* 6 rows .* seq_len=10"):
         data.build_dataset(cfg)
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [(3.0e38, True), (-3.4028234e38, True), (3.5e38, False), (-1e39, False), (1e300, False)],
+)
+def test_values_must_be_finite_in_float32(tmp_path, value, ok):
+    """Given a CSV and a float64 .npy holding `value`, when loaded, then they load as float32
+    when np.float32(value) is finite, and otherwise DataError names the file, row, column and
+    value (training runs in float32, where the value would be infinite)."""
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.float32(value)) == ok  # The independent reference: NumPy's cast.
+    csv_path = _write(tmp_path, "x.csv", f"a,b\n1,2\n3,{value!r}\n")
+    series = np.array([[1.0, 2.0], [3.0, value], [5.0, 6.0]])  # float64 [3, 2]
+    np.save(tmp_path / "x.npy", series)
+    if ok:
+        np.testing.assert_array_equal(data.load_csv(csv_path)[1, 1], np.float32(value))
+        np.testing.assert_array_equal(data.load_npy(str(tmp_path / "x.npy")), series.astype("f4"))
+        return
+    with pytest.raises(
+        DataError,
+        match=rf"x.csv: value {re.escape(str(value))} at row 3, column 'b' overflows float32",
+    ):
+        data.load_csv(csv_path)
+    with pytest.raises(DataError, match=r"x.npy: value .* at index \(1, 1\) .*overflows float32"):
+        data.load_npy(str(tmp_path / "x.npy"))
+
+
+def test_csv_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    """Given CSVs starting with a UTF-8 byte-order mark, when loaded, then a headerless one keeps
+    its first row and a headed one names its first column plainly ('a', not '\\ufeffa')."""
+    (tmp_path / "x.csv").write_bytes(b"\xef\xbb\xbf1.5,2\n3,4\n5,6\n")
+    np.testing.assert_array_equal(
+        data.load_csv(str(tmp_path / "x.csv")), [[1.5, 2], [3, 4], [5, 6]]
+    )
+    (tmp_path / "h.csv").write_bytes(b"\xef\xbb\xbfa,b\n1,2\nnan,4\n")
+    with pytest.raises(DataError, match=r"h.csv: non-finite value nan at row 3, column 'a';"):
+        data.load_csv(str(tmp_path / "h.csv"))
+
+
+def _npz_named_npy(d):
+    np.savez(d / "x.npz", x=np.zeros((30, 2)))
+    (d / "x.npz").rename(d / "x.npy")
+    return "npy", d / "x.npy"
+
+
+def _empty_file(d):
+    (d / "x.npy").write_bytes(b"")
+    return "npy", d / "x.npy"
+
+
+def _latin1_csv(d):
+    (d / "x.csv").write_bytes("temp\xe9rature,b\n1,2\n".encode("latin-1"))
+    return "csv", d / "x.csv"
+
+
+def _directory(d):
+    (d / "x.csv").mkdir()
+    return "csv", d / "x.csv"
+
+
+def _not_npy(d):
+    (d / "x.npy").write_text("1,2\n3,4\n")
+    return "npy", d / "x.npy"
+
+
+@pytest.mark.parametrize(
+    "make, pattern",
+    [
+        (_npz_named_npy, r"x.npy: an .npz archive of arrays \['x'\], expected a .npy array"),
+        (_empty_file, r"x.npy: empty NPY file \(0 bytes\), expected a .npy array"),
+        (_latin1_csv, r"x.csv: byte b'\\xe9' at offset 4 is not UTF-8, expected UTF-8 text"),
+        (_directory, r"CSV file '.*x.csv' is a directory, expected a file"),
+        (_not_npy, r"x.npy: cannot read as a .npy array .*\(ValueError: "),
+    ],
+)
+def test_unreadable_files_are_one_data_error(tmp_path, make, pattern):
+    """Given a file that cannot be read as what its source needs, when loaded, then one
+    DataError names the file and what was expected."""
+    kind, path = make(tmp_path)
+    with pytest.raises(DataError, match=pattern):
+        data.load_source(kind, str(path))
+
+
+def test_permission_denied_is_a_data_error(tmp_path, monkeypatch):
+    """Given a file the process may not read (simulated: this test may run as root, who reads
+    anything; tests/reliability_test.py checks a real one), then DataError says so."""
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+
+    def denied(path, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(np, "load", denied)
+    with pytest.raises(DataError, match=r"cannot read NPY file '.*x.npy': Permission denied"):
+        data.load_npy(str(tmp_path / "x.npy"))

@@ -13,7 +13,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs.default import get_config
-from ldx.errors import CheckpointError
+from ldx.errors import CheckpointError, NonFiniteError
 from ldx.experiment import build_experiment
 from ldx.train import load_run, loop, train
 from ldx.train.checkpoint import checkpoint_manager
@@ -62,13 +62,19 @@ def _nan_from(first_bad_step):
 
 
 def test_nan_batches_are_skipped_and_counted(clean, tmp_path, monkeypatch):
-    # Given NaN batches at steps 4..6 (1-based) and max_bad_steps=4; then training ends,
-    # the three steps are skipped and counted, and the state's params, EMA and optimiser
-    # state are bit for bit those after step 3 of the clean run.
+    # Given NaN batches at steps 4..6 (1-based) and max_bad_steps=4; then the three steps are
+    # skipped and counted, checkpoint 6 holds params, EMA and optimiser state bit for bit
+    # those after step 3 of the clean run, and, as training ended on them (fewer than
+    # max_bad_steps, but no steps left to recover), it ends with NonFiniteError.
     _, _, at3 = clean
     monkeypatch.setattr(loop, "get_batch", _nan_from(3))
     workdir = str(tmp_path)
-    state = train(build_experiment(_config(max_bad_steps=4, log_every=1)), workdir)
+    with pytest.raises(
+        NonFiniteError,
+        match=r"training ended on 3 consecutive step\(s\) \(up to step 6\) .*max_bad_steps=4",
+    ):
+        train(build_experiment(_config(max_bad_steps=4, log_every=1)), workdir)
+    state = _restore(workdir, 6, at3)
     assert (int(state.step), int(state.skipped), int(state.bad_steps)) == (6, 3, 3)
     _assert_same(
         (state.params, state.ema_params, state.opt_state),

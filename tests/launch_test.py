@@ -12,11 +12,12 @@ from ldx.data import DataConfig, build_dataset
 from tests.conftest import CACHE_DIR, ROOT
 
 
-def run_app(app: str, *args: str) -> subprocess.CompletedProcess:
-    """Runs `python -m launch.<app> args...` from the repository root."""
+def run_app(app: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Runs `python -m launch.<app> args...` from the repository root (after `prefix`, a
+    command such as setpriv that runs the app)."""
     env = dict(os.environ, LDX_COMPILATION_CACHE=CACHE_DIR or "", JAX_PLATFORMS="cpu")
     return subprocess.run(
-        [sys.executable, "-m", f"launch.{app}", *args],
+        [*prefix, sys.executable, "-m", f"launch.{app}", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -135,6 +136,7 @@ def test_sample_rejects_a_non_workdir(tmp_path):
         ([SMOKE, "--num_step=3"], "num_step"),
         ([SMOKE, "--config.train.batch_size=ab"], "--config.train.batch_size=ab"),
         ([SMOKE, "--config.sample.num_samples=0"], "config.sample.num_samples=0 must be >= 1"),
+        ([SMOKE, "--config.train.warmup_steps=7"], "warmup_steps=7 must be in [0, num_steps=6]"),
         ([SMOKE, "--num_processes=2", "--process_id=3"], "process_id=3 must be in [0, num_proc"),
     ],
 )

@@ -3,14 +3,18 @@
 Shapes (ldx/shapes.py): N rows (or windows), T time, D features.
 
 Every loader validates its input at the boundary and raises `DataError` with a message that names
-the file, field or value at fault and what was expected.
+the file, field or value at fault and what was expected. File-class failures (missing, a
+directory, empty, unreadable, not UTF-8, unparsable) are turned into one in `_read`; values are
+checked after the cast to float32, the training dtype (`_as_float32`).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import stat
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,13 +66,47 @@ def sines(num_samples: int, seq_len: int, dim: int, seed: int) -> np.ndarray:
     return ((np.sin(freq * t + phase) + 1.0) / 2.0).astype(np.float32)  # [N, T, D]
 
 
-def _require_file(path: str, what: str = "data file") -> None:
-    if not os.path.isfile(path):
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # Data train as float32: larger is infinite.
+
+
+def _read(path: str, what: str, expected: str, reader: Callable[[str], Any]) -> Any:
+    """`reader(path)`, with every way a file can fail to be read turned into one DataError.
+
+    The one place for file-class failures: a missing path, a directory, an empty (0-byte) file,
+    no permission, bytes that are not UTF-8, a file the reader cannot parse. Each message names
+    the file and what was expected.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise DataError(
             f"{what} not found: {path!r} (absolute: {os.path.abspath(path)!r}). "
             "Set config.data.path to the file, or the LDX_DATA_DIR environment "
             "variable to the folder of the named datasets."
+        ) from None
+    except OSError as e:
+        raise DataError(f"cannot access {what} {path!r}: {e.strerror or e}.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(
+            f"{what} {path!r} is a directory, expected a file: {expected}. "
+            "Set config.data.path to a file in it."
         )
+    if info.st_size == 0:
+        raise DataError(f"{path}: empty {what} (0 bytes), expected {expected}")
+    try:
+        return reader(path)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: byte {e.object[e.start : e.start + 1]!r} at offset {e.start} is not "
+            f"UTF-8, expected {expected}; re-save the file as UTF-8"
+        ) from None
+    except OSError as e:
+        raise DataError(f"cannot read {what} {path!r}: {e.strerror or e}.") from None
+    except Exception as e:  # Whatever the parser raises on a file it cannot read.
+        reason = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"{path}: cannot read as {expected} ({type(e).__name__}: {reason})"
+        ) from None
 
 
 def _is_number(text: str) -> bool:
@@ -79,20 +117,56 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _check_finite(x: np.ndarray, path: str, columns: Sequence[str] | None = None) -> None:
-    """Raises DataError naming the first NaN/Inf cell (row, column) of a [N, D] or [N, T, D]."""
-    bad = np.argwhere(~np.isfinite(x))
+def _as_float32(
+    x: np.ndarray,
+    path: str,
+    columns: Sequence[str] | None = None,
+    first_row: int | None = None,
+) -> np.ndarray:
+    """`x` cast to float32, the training dtype; DataError naming the first value that is not
+    finite there (NaN, Inf, or beyond float32's range, e.g. 1e39 or 1e300).
+
+    Args:
+      x: numeric values. # [N, D] or [N, T, D]
+      path: the file, for messages.
+      columns: names of the last axis' entries (a CSV header), for messages.
+      first_row: the file's row number of x[0] (CSV); None names array indices instead.
+    """
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{path}: dtype {x.dtype} is not numeric, expected integers or floats")
+    if x.size == 0:
+        raise DataError(
+            f"{path}: array of shape {x.shape} holds no values, expected at least one row and "
+            "one column"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = x.astype(np.float32)
+    bad = np.argwhere(~np.isfinite(y))
     if bad.size:
         where = tuple(int(i) for i in bad[0])
-        col = f"column {columns[where[-1]]!r}" if columns else f"column {where[-1]}"
+        col = repr(columns[where[-1]]) if columns else str(where[-1])
+        place = f"index {where} (column {col})"
+        if first_row is not None:
+            place = f"row {where[0] + first_row}, column {col}"
+        value = x[where]
+        what = f"non-finite value {value} at {place}"
+        if np.isfinite(value):
+            what = f"value {value} at {place} overflows float32 (the training dtype)"
         raise DataError(
-            f"{path}: non-finite value {x[where]} at index {where} ({col}); "
-            f"{len(bad)} NaN/Inf value(s) in total, expected only finite numbers"
+            f"{path}: {what}; {len(bad)} value(s) in total are NaN/Inf in float32, expected "
+            f"finite numbers of magnitude at most {_FLOAT32_MAX:.4g}"
         )
+    return y
+
+
+def _csv_rows(path: str) -> list[list[str]]:
+    # utf-8-sig: a byte-order mark is not part of the first cell.
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
 
 
 def load_csv(path: str, *, drop_columns: Sequence[int] = ()) -> np.ndarray:
-    """Reads a numeric CSV file as a series.
+    """Reads a numeric CSV file (UTF-8, a byte-order mark allowed) as a series.
 
     A first row with any non-numeric cell (after dropping columns) is taken as a header.
 
@@ -103,9 +177,7 @@ def load_csv(path: str, *, drop_columns: Sequence[int] = ()) -> np.ndarray:
     Returns:
       float32 series. # [N, D]
     """
-    _require_file(path, "CSV file")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    rows = _read(path, "CSV file", "UTF-8 text, rows of numbers separated by commas", _csv_rows)
     if not rows:
         raise DataError(f"{path}: empty CSV file, expected rows of numbers")
     width = len(rows[0])
@@ -142,15 +214,10 @@ def load_csv(path: str, *, drop_columns: Sequence[int] = ()) -> np.ndarray:
             f"column {names[j]!r} (index {keep[j]}), expected a number; "
             "drop the column with drop_columns"
         ) from None
-    _check_finite(x, path, names)
-    return x.astype(np.float32)
+    return _as_float32(x, path, names, first)
 
 
-def _check_numeric(x: np.ndarray, path: str) -> np.ndarray:
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise DataError(f"{path}: dtype {x.dtype} is not numeric, expected integers or floats")
-    _check_finite(x, path)
-    return x.astype(np.float32)
+_NPY = "a .npy array (np.save) of rank 2 [N, D] (a series) or rank 3 [N, T, D] (windows)"
 
 
 def load_npy(path: str) -> np.ndarray:
@@ -162,17 +229,14 @@ def load_npy(path: str) -> np.ndarray:
     Returns:
       float32 array. # [N, D] or [N, T, D]
     """
-    _require_file(path, "NPY file")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        raise DataError(f"{path}: cannot read as a .npy array ({e})") from e
+    x = _read(path, "NPY file", _NPY, lambda p: np.load(p, allow_pickle=False))
+    if not isinstance(x, np.ndarray):  # np.load opens an .npz archive whatever its name.
+        names = list(x.files)
+        x.close()
+        raise DataError(f"{path}: an .npz archive of arrays {names}, expected {_NPY}")
     if x.ndim not in (2, 3):
-        raise DataError(
-            f"{path}: array of shape {x.shape} (rank {x.ndim}), expected rank 2 "
-            "[N, D] (a series) or rank 3 [N, T, D] (windows)"
-        )
-    return _check_numeric(x, path)
+        raise DataError(f"{path}: array of shape {x.shape} (rank {x.ndim}), expected {_NPY}")
+    return _as_float32(x, path)
 
 
 def load_mat(path: str, key: str = "ts") -> np.ndarray:
@@ -187,15 +251,14 @@ def load_mat(path: str, key: str = "ts") -> np.ndarray:
     """
     import scipy.io  # Imported here: only fMRI needs it.
 
-    _require_file(path, "MAT file")
-    mat = scipy.io.loadmat(path)
+    mat = _read(path, "MAT file", "a MATLAB .mat file (up to v7.2)", scipy.io.loadmat)
     if key not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise DataError(f"{path}: no variable {key!r}, available keys: {keys}")
     x = np.asarray(mat[key])
     if x.ndim != 2:
         raise DataError(f"{path}: variable {key!r} has shape {x.shape}, expected rank 2 [N, D]")
-    return _check_numeric(x, path)
+    return _as_float32(x, path)
 
 
 def data_dir_default() -> str:
@@ -262,7 +325,6 @@ def load_source(
         raise DataError(f"unknown dataset name {name!r}, expected one of {list(NAMES)}")
     if not path:
         path = dataset_path(name, data_dir)
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise DataError(download.missing_message(name, path))
-    _require_file(path, f"{name} data file")
     return _NAMED[name][1](path)

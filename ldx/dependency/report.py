@@ -81,6 +81,66 @@ def latents_and_series(
     return batch_map(lambda i, size, x: encode(params, x), x, batch_size=batch_size), x
 
 
+_BATCH, _CHUNK = 100, 8  # Series per compiled call of `measures`, quadrature points per scan step.
+
+
+def memory_estimate(
+    num: int,
+    seq_len: int,
+    width: int,
+    num_points: int,
+    rule: str,
+    batch_size: int = _BATCH,
+    chunk_size: int = _CHUNK,
+) -> int:
+    """Bytes of the largest arrays that measuring N series holds at once (`measures`).
+
+    * Gauss-Legendre nodes: NumPy's `leggauss` builds an S x S float64 companion matrix and
+      LAPACK a working copy of it: 16 S^2 (10^6 points: 14.6 TiB).
+    * Points and weights of one batch, with their padded copies: 4 arrays of B x S float32.
+    * One chunk of tangents of the decoder's outputs, with their primal and product:
+      3 x chunk x B x J x T x H float32.
+    * The measures of all series: N x T x J float32, and as many again for the curves.
+
+    Args:
+      num: N, series measured.
+      seq_len: T.
+      width: H, the size of the decoder representation h_t.
+      num_points: S.
+      rule: one of RULES.
+      batch_size: B, series per compiled call.
+      chunk_size: quadrature points per scan step.
+    """
+    j, b, chunk = seq_len + 1, min(batch_size, num), min(chunk_size, num_points)
+    nodes = 16 * num_points**2 if rule == "gauss_legendre" else 0
+    points = 4 * 4 * b * (num_points + chunk)
+    tangents = 3 * 4 * chunk * b * j * seq_len * width
+    return nodes + points + tangents + 2 * 4 * num * seq_len * j
+
+
+def _check_memory(run, num: int, num_points: int, rule: str) -> None:
+    """LdxError, before any work, if the measure needs more memory than the machine has."""
+    model = run.model()
+    x = jax.ShapeDtypeStruct(run.experiment.dataset.test.shape[1:], np.float32)  # [T, D]
+    z = jax.eval_shape(lambda x: model.encode(x[None])[0][0], x)  # [Z]
+    h = jax.eval_shape(decoder_fn(model), z, x)  # [T, H]
+    need = memory_estimate(num, *h.shape, num_points, rule)
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > have:
+        raise LdxError(
+            f"the dependency measure of {num} series with num_points={num_points} ({rule}) "
+            f"needs about {_size(need)} of memory, more than this machine's {_size(have)}; "
+            "use fewer points (or series)."
+        )
+
+
+def _size(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if num_bytes < 1024 or unit == "TiB":
+            return f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
+
+
 def measures(
     run,
     z: np.ndarray,
@@ -89,8 +149,8 @@ def measures(
     num_points: int = 32,
     rule: str = "gauss_legendre",
     use_ema: bool = True,
-    batch_size: int = 100,
-    chunk_size: int | None = 8,
+    batch_size: int = _BATCH,
+    chunk_size: int | None = _CHUNK,
     seed: int = 0,
 ) -> np.ndarray:
     """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J]."""
@@ -146,7 +206,12 @@ def measure_run(
     seed: int = 0,
     use_ema: bool = True,
 ) -> Report:
-    """Latents and series from `source`, their measures, and a summary."""
+    """Latents and series from `source`, their measures, and a summary.
+
+    Raises:
+      LdxError: the measure would need more memory than the machine has (checked first).
+    """
+    _check_memory(run, num, num_points, rule)
     exp = run.experiment
     z, x = latents_and_series(run, source, num, seed, use_ema)
     m = measures(run, z, x, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed)

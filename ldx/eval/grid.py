@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 import ml_collections
 from absl import logging
 
-from ldx.errors import ConfigError, NonFiniteError
+from ldx.errors import ConfigError, NonFiniteError, NonFiniteSamples
 from ldx.eval.report import grid_tables, write_json
-from ldx.eval.scores import EvalConfig, NonFiniteSamples, describe, evaluate_run
+from ldx.eval.scores import EvalConfig, describe, evaluate_run
 from ldx.experiment import build_experiment
 from ldx.train import run_from_state, train
 from ldx.train.checkpoint import config_diff

@@ -33,7 +33,8 @@ from ldx import metrics
 from ldx.data import DataConfig, MinMaxScaler, make_windows
 from ldx.data.pipeline import load_raw
 from ldx.errors import ConfigError
-from ldx.eval.scores import NonFiniteSamples, describe, generate_windows
+from ldx.eval.samples import check_finite
+from ldx.eval.scores import describe, generate_windows
 
 PROTOCOLS = ("heldout", "diffusion_ts")
 
@@ -184,11 +185,7 @@ def evaluate_run(run, cfg: PublishedConfig, progress=None) -> tuple[dict, np.nda
     real, scaler = reference(data_cfg, cfg)
     tell(f"drawing {len(real)} windows")
     fake = generate_windows(run, len(real), cfg.seed)
-    if not np.isfinite(fake).all():
-        raise NonFiniteSamples(
-            f"{run.workdir}: the model generated {int((~np.isfinite(fake)).sum())} non-finite "
-            f"value(s) in {len(fake)} windows; nothing to evaluate."
-        )
+    check_finite(fake, f"{run.workdir}: the model", "nothing to evaluate")
     fake_pub = scaler.transform(run.experiment.dataset.scaler.inverse_transform(fake))
     results = {
         **describe(run),

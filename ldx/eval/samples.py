@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from ldx.batching import draw, make_generate_fn
+from ldx.errors import NonFiniteSamples, check_writable
 from ldx.eval.plotting import plot_samples
 
 
@@ -30,13 +31,42 @@ def save_samples(
     Returns:
       the normalised samples [N, T, D]. The npz holds `samples` in the data's original units
       and `samples_normalized` in the [0, 1] training scale.
+
+    Raises:
+      LdxError: `output` cannot be written (checked before drawing).
+      NonFiniteSamples: any series holds NaN or Inf (in either unit); nothing is written.
     """
+    check_writable(output)  # before the long part, not after it
     exp = run.experiment
     fn = make_generate_fn(run.model_fn, exp.generate)
     fake = draw(fn, run.params(use_ema), jax.random.key(seed), num, batch_size)
+    samples = exp.dataset.scaler.inverse_transform(fake)  # [N, T, D], data units
+    check_finite(fake, f"{run.workdir}: the model", "nothing written")
+    check_finite(samples, f"{run.workdir}: in data units, the model", "nothing written")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     tmp = output + ".tmp.npz"
-    np.savez(tmp, samples=exp.dataset.scaler.inverse_transform(fake), samples_normalized=fake)
-    os.replace(tmp, output)
+    try:
+        np.savez(tmp, samples=samples, samples_normalized=fake)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):  # a failed write (a full disk) leaves no partial file
+            os.remove(tmp)
     plot_samples(exp.dataset.test, fake, os.path.splitext(output)[0] + ".png")
     return fake
+
+
+def check_finite(samples: np.ndarray, source: str, consequence: str) -> None:
+    """Raises NonFiniteSamples saying how many of the N series hold NaN or Inf.
+
+    Args:
+      samples: generated series. # [N, T, D]
+      source: who generated them, to start the message (e.g. "<workdir>: the model").
+      consequence: what follows, to end the message (e.g. "nothing written").
+    """
+    finite = np.isfinite(samples)
+    bad = ~finite.reshape(len(samples), -1).all(axis=1)  # [N]
+    if bad.any():
+        raise NonFiniteSamples(
+            f"{source} generated {int(bad.sum())} of {len(samples)} series with non-finite "
+            f"values ({int((~finite).sum())} NaN/Inf value(s)); {consequence}."
+        )

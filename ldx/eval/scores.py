@@ -22,12 +22,8 @@ import numpy as np
 
 from ldx import metrics
 from ldx.batching import draw, make_generate_fn
-from ldx.errors import ConfigError, LdxError
-
-
-class NonFiniteSamples(LdxError):
-    """A trained model generated NaN or Inf values."""
-
+from ldx.errors import ConfigError
+from ldx.eval.samples import check_finite
 
 # Per-coordinate scales s of the fixed MMD bandwidths sigma = s * sqrt(T * D): windows whose
 # coordinates differ by about s are at distance about s * sqrt(T * D).
@@ -178,11 +174,7 @@ def evaluate_run(run, cfg: EvalConfig, floor: dict | None = None) -> tuple[dict,
     data = run.experiment.dataset
     n = min(cfg.num_windows, len(data.test), len(data.train))
     fake = generate_windows(run, n, cfg.seed)
-    if not np.isfinite(fake).all():
-        raise NonFiniteSamples(
-            f"{run.workdir}: the model generated {int((~np.isfinite(fake)).sum())} non-finite "
-            f"value(s) in {n} windows; nothing to evaluate."
-        )
+    check_finite(fake, f"{run.workdir}: the model", "nothing to evaluate")
     out = evaluate_sets(data.train, data.test, fake, cfg, floor)
     return {
         **describe(run),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zlib
 
 import jax
@@ -80,19 +81,38 @@ def make_workdir(workdir: str) -> None:
 
 
 def check_config(workdir: str, spec: dict) -> None:
-    """Raises CheckpointError if `workdir` holds a run whose structural config differs.
+    """Raises CheckpointError if `workdir` holds a run whose structural config differs, or
+    checkpoints beyond the new config's `train.num_steps` (config.json, rewritten on resume,
+    would then claim fewer steps than its checkpoints hold).
 
     Args:
       workdir: the run's folder.
       spec: the JSON form of the new run's config (`Experiment.spec`).
     """
     if os.path.exists(config_path(workdir)):
-        diffs = config_diff(_structural(_read_json(workdir)), _structural(spec))
+        diffs = config_diff(_structural(saved_spec(workdir)), _structural(spec))
         if diffs:
             raise CheckpointError(
                 f"{workdir} holds a run with a different config ({'; '.join(diffs[:5])}). "
                 "Use a new --workdir, or the saved config."
             )
+    step, num_steps = latest_step(workdir), spec["train"]["num_steps"]
+    if step is not None and step > num_steps:
+        raise CheckpointError(
+            f"{workdir} holds a run trained to step {step}, beyond config.train.num_steps="
+            f"{num_steps}. Rerun with num_steps >= {step}, or use another --workdir."
+        )
+
+
+def latest_step(workdir: str) -> int | None:
+    """The step of the newest complete checkpoint in `workdir`, None if there is none."""
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        return None
+    manager = checkpoint_manager(workdir, create=False)
+    try:
+        return manager.latest_step()
+    finally:
+        manager.close()
 
 
 def write_config(workdir: str, spec: dict) -> None:
@@ -107,10 +127,11 @@ def write_config(workdir: str, spec: dict) -> None:
 def load_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a workdir's run was trained with (a launch-layer boundary: `load_run` turns
     it into an Experiment at once)."""
-    return ml_collections.ConfigDict(_read_json(workdir))
+    return ml_collections.ConfigDict(saved_spec(workdir))
 
 
-def _read_json(workdir: str) -> dict:
+def saved_spec(workdir: str) -> dict:
+    """The JSON config of the run in `workdir` (its config.json); CheckpointError if none."""
     path = config_path(workdir)
     if not os.path.exists(path):
         raise CheckpointError(
@@ -168,11 +189,59 @@ def fingerprint(state) -> dict[str, list]:
 
 
 def save(manager: ocp.CheckpointManager, step: int, state) -> None:
-    """Saves `state` as checkpoint `step` (asynchronously), with its fingerprint."""
-    manager.save(
-        step,
-        args=ocp.args.StandardSave(state),
-        custom_metadata={_FINGERPRINT: fingerprint(state)},
+    """Saves `state` as checkpoint `step` (asynchronously), with its fingerprint.
+
+    Raises:
+      CheckpointError: too little free space for it (checked first, in a single-process run),
+        or this save, or the previous one still in flight, failed (e.g. the disk filled).
+    """
+    if jax.process_count() == 1:  # Processes of a multi-host run could disagree: Orbax decides.
+        _check_space(manager, step, state)
+    try:
+        manager.save(
+            step,
+            args=ocp.args.StandardSave(state),
+            custom_metadata={_FINGERPRINT: fingerprint(state)},
+        )
+    except Exception as e:
+        raise _save_failed(manager, e) from e
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+    """Waits for the save in flight; CheckpointError if it failed."""
+    try:
+        manager.wait_until_finished()
+    except Exception as e:
+        raise _save_failed(manager, e) from e
+
+
+def _check_space(manager: ocp.CheckpointManager, step: int, state) -> None:
+    """CheckpointError, before anything is written, if the file system of the checkpoints has
+    less free space than the state's arrays take (plus 1 MiB of metadata)."""
+    need = sum(np.dtype(x.dtype).itemsize * x.size for x in jax.tree.leaves(state)) + 2**20
+    info = os.statvfs(str(manager.directory))
+    free = info.f_bavail * info.f_frsize
+    if free < need:
+        raise CheckpointError(
+            f"not enough space for checkpoint {step} in {manager.directory}: it needs about "
+            f"{need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free. The checkpoints saved "
+            "before it are intact; free space and rerun the same command to resume."
+        )
+
+
+def _save_failed(manager: ocp.CheckpointManager, error: Exception) -> CheckpointError:
+    # TensorStore reports a failed write (ENOSPC, EFBIG, EIO, ...) as os_error_code='N'.
+    code = re.search(r"os_error_code='?(\d+)", str(error))
+    if code:
+        reason = f"{os.strerror(int(code.group(1)))} (os error {code.group(1)})"
+    elif isinstance(error, OSError):
+        reason = f"{error.strerror or error} (os error {error.errno})"
+    else:
+        reason = f"{type(error).__name__}: {_summary(error)}"
+    return CheckpointError(
+        f"cannot save a checkpoint in {manager.directory}: {reason}. The checkpoints saved "
+        "before it are intact; free space (or fix the file system) and rerun the same command "
+        "to resume."
     )
 
 

@@ -54,7 +54,11 @@ class TrainConfig:
                 ("ema_decay", 0 <= self.ema_decay <= 1, "in [0, 1]"),
                 ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
                 ("weight_decay", self.weight_decay >= 0, ">= 0"),
-                ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                (
+                    "warmup_steps",
+                    0 <= self.warmup_steps <= self.num_steps,
+                    f"in [0, num_steps={self.num_steps}]",
+                ),
                 ("dependency_every", self.dependency_every >= 0, ">= 0"),
             ),
         )

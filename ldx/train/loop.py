@@ -12,6 +12,7 @@ next step boundary first (then `Preempted` is raised). The loop stops with
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -19,12 +20,12 @@ from absl import logging
 
 from ldx import dependency
 from ldx.data import get_batch
-from ldx.errors import NonFiniteError, Preempted
+from ldx.errors import CheckpointError, NonFiniteError, Preempted
 from ldx.experiment import Experiment
 from ldx.train import checkpoint, lock, parallel
 from ldx.train.config import TrainConfig
 from ldx.train.preemption import PreemptionWatch
-from ldx.train.run import init_state
+from ldx.train.run import Run, init_state, load_run
 from ldx.train.state import TrainState, make_train_step
 from ldx.train.writer import MetricWriter
 
@@ -48,6 +49,45 @@ def train(exp: Experiment, workdir: str) -> TrainState:
     with lock.hold(workdir, "training", enabled=jax.process_index() == 0):
         checkpoint.check_config(workdir, exp.spec)  # again, now that no other run writes here
         return _train(exp, workdir, mesh)
+
+
+def finished_run(workdir: str, exp: Experiment, allow: Sequence[str] = ()) -> Run | None:
+    """The run in `workdir` if it is finished, else None (there is training to do).
+
+    Finished: its newest checkpoint is at the saved config's `train.num_steps`, and `exp`
+    asks for no more. Such a run is not trained again and its config.json is not rewritten:
+    `exp` must equal the saved config outside the sections named in `allow` (e.g. "sample",
+    to draw new samples), and the run must not have ended on non-finite steps.
+
+    Raises:
+      CheckpointError: another run's structural config, checkpoints beyond exp's num_steps, or
+        a finished run whose saved config differs from `exp` outside `allow`.
+      NonFiniteError: the finished run ended on skipped (non-finite) steps.
+    """
+    checkpoint.check_config(workdir, exp.spec)
+    step = checkpoint.latest_step(workdir)
+    if step is None or step != exp.train.num_steps:
+        return None
+    saved = checkpoint.saved_spec(workdir)
+    if saved["train"]["num_steps"] != step:
+        return None  # An interrupted run, now asked to end at its newest checkpoint.
+    diffs = [
+        line
+        for line in checkpoint.config_diff(saved, exp.spec)
+        if line.split(":")[0].split(".")[1] not in allow
+    ]
+    if diffs:
+        raise CheckpointError(
+            f"{workdir} holds a run finished at step {step} with another config "
+            f"({'; '.join(diffs[:5])}); it is not rerun. Use the saved config, a larger "
+            "config.train.num_steps to train on, or a new config.sample with new samples "
+            "(launch.train --resample)."
+        )
+    run = load_run(workdir, exp)
+    if int(run.state.step) != step:
+        return None  # The newest checkpoint is unreadable: training redoes its steps.
+    _check_bad_steps(step, int(run.state.bad_steps), exp.train.max_bad_steps, workdir, True)
+    return run
 
 
 def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState:
@@ -119,8 +159,9 @@ def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState
             batch = parallel.shard_batch(batch, batch_sharding, cfg.batch_size)
             state, metrics = step_fn(stage, state, batch)(state, batch)
             # The previous step's count is ready by now: reading it does not stall the device.
-            _check_bad_steps(pending, cfg.max_bad_steps, workdir)
-            pending = (step, metrics.pop("bad_steps"))
+            if pending is not None:
+                _check_bad_steps(pending[0], int(pending[1]), cfg.max_bad_steps, workdir)
+            pending = (step + 1, metrics.pop("bad_steps"))
             history.append(metrics)
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.num_steps:
@@ -139,33 +180,42 @@ def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState
             if bar is not None:
                 bar.update(1)
             if preempted:
-                manager.wait_until_finished()
+                checkpoint.wait(manager)
                 raise Preempted(
                     f"training stopped by SIGTERM after step {done} of {cfg.num_steps}; "
                     f"checkpoint {done} saved in {workdir}. Rerun the same command to resume."
                 )
-        _check_bad_steps(pending, cfg.max_bad_steps, workdir)
+        _check_bad_steps(int(state.step), int(state.bad_steps), cfg.max_bad_steps, workdir, True)
     finally:
         watch.close()
-        manager.wait_until_finished()
-        manager.close()
-        writer.close()
-        if bar is not None:
-            bar.close()
+        try:
+            checkpoint.wait(manager)  # A failed save (a full disk) is an error here.
+        finally:
+            manager.close()
+            writer.close()
+            if bar is not None:
+                bar.close()
     return state
 
 
-def _check_bad_steps(pending: tuple[int, jax.Array] | None, limit: int, workdir: str) -> None:
-    """Raises NonFiniteError if step `pending[0]` ended `limit` consecutive bad steps."""
-    if pending is None:
-        return
-    step, bad = pending[0], int(pending[1])
+def _check_bad_steps(step: int, bad: int, limit: int, workdir: str, ended: bool = False) -> None:
+    """Raises NonFiniteError if the `bad` consecutive skipped (non-finite) steps up to step
+    `step` reach `limit`, or if training `ended` on any: a run that ends on skipped steps has
+    not shown it recovers, so the rule holds even when num_steps < max_bad_steps."""
+    advice = (
+        f"The checkpoints in {workdir} hold the last good parameters; lower "
+        "config.train.learning_rate or check the data."
+    )
     if bad >= limit:
         raise NonFiniteError(
-            f"{bad} consecutive steps (up to step {step + 1}) had a non-finite loss or gradient "
-            f"and were skipped (config.train.max_bad_steps={limit}); stopping. The checkpoints "
-            f"in {workdir} hold the last good parameters; lower config.train.learning_rate or "
-            "check the data."
+            f"{bad} consecutive steps (up to step {step}) had a non-finite loss or gradient "
+            f"and were skipped (config.train.max_bad_steps={limit}); stopping. {advice}"
+        )
+    if ended and bad:
+        raise NonFiniteError(
+            f"training ended on {bad} consecutive step(s) (up to step {step}) with a non-finite "
+            f"loss or gradient, skipped: fewer than config.train.max_bad_steps={limit}, but no "
+            f"steps were left to show it recovers. {advice}"
         )
 
 

@@ -31,9 +31,11 @@ class Run:
         return self.model_fn(self.params(use_ema))
 
 
-def load_run(workdir: str) -> Run:
-    """Rebuilds the experiment from <workdir>/config.json and restores its latest checkpoint."""
-    experiment = build_experiment(checkpoint.load_config(workdir))
+def load_run(workdir: str, experiment: Experiment | None = None) -> Run:
+    """Restores the latest checkpoint of `workdir` into the run of `experiment`, by default the
+    one rebuilt from <workdir>/config.json."""
+    if experiment is None:
+        experiment = build_experiment(checkpoint.load_config(workdir))
     model_fn, _, template = init_state(experiment)
     manager = checkpoint.checkpoint_manager(workdir, create=False)
     try:
