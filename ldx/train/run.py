@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 import jax
+import ml_collections
 from flax import nnx
 
 from ldx.errors import CheckpointError
@@ -31,9 +32,15 @@ class Run:
         return self.model_fn(self.params(use_ema))
 
 
-def load_run(workdir: str) -> Run:
-    """Rebuilds the experiment from <workdir>/config.json and restores its latest checkpoint."""
-    experiment = build_experiment(checkpoint.load_config(workdir))
+def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> Run:
+    """Rebuilds the experiment from <workdir>/config.json and restores its latest checkpoint.
+
+    `config`, when given, replaces the stored config: the launch apps pass it with sampling
+    settings changed; it must describe the same model, or the checkpoint will not restore.
+    """
+    if config is None:
+        config = checkpoint.load_config(workdir)
+    experiment = build_experiment(config)
     model_fn, _, template = init_state(experiment)
     manager = checkpoint.checkpoint_manager(workdir, create=False)
     try:
