@@ -39,6 +39,7 @@ _HELP_CONFIG = flags.DEFINE_bool(
 RUN_FIELDS = ("sample",)
 _OVERRIDE = re.compile(r"^--?(no)?config\.")
 _run_overrides: list[str] = []  # this process's --config.* arguments, for `run_config`
+_reads_run = False  # set by `run(main, reads_run=True)`
 
 
 def _one_line(message: str) -> str:
@@ -69,10 +70,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's parser, with bad flags and bad --config.* overrides reported in one line.
 
     `--help_config` prints the config fields and exits 0 before any flag is checked. In an app
-    without a --config flag (one that reads a trained run) the --config.* arguments are kept for
+    that reads a trained run (`run(main, reads_run=True)`) the --config.* arguments are kept for
     `run_config`; any outside RUN_FIELDS is refused here.
     """
-    if "config" not in flags.FLAGS:
+    if _reads_run:
         argv = _take_run_overrides(argv)
     if any(re.fullmatch(r"--help_config(=(true|1))?", a, re.I) for a in argv[1:]):
         try:
@@ -249,7 +250,7 @@ def config_help(argv: list[str]) -> str:
 
     launch.train: the fields of --config's file (default configs/default.py) at their
     defaults. An app that reads a trained run: with --workdir, the run's stored values (those
-    it may change, RUN_FIELDS, marked *), else configs/default.py's defaults.
+    it may change, RUN_FIELDS, marked *), else configs/default.py's defaults, as for any other.
     """
     workdir = _flag_in(argv, "workdir")
     marked = ()
@@ -257,19 +258,23 @@ def config_help(argv: list[str]) -> str:
         spec = _flag_in(argv, "config") or os.path.join(_CONFIGS, "default.py")
         config = _loaded(flags.FLAGS["config"].parser.parse(spec), f"--config={spec}")
         path = spec.split(":", 1)[0]
-        head = f"Fields of {spec}; override any with --config.<field>=VALUE."
+        head = f"Fields of {os.path.relpath(spec)}; override any with --config.<field>=VALUE."
     else:
-        marked = RUN_FIELDS
-        changes = ", ".join(f"config.{f}.*" for f in RUN_FIELDS)
-        if workdir:
+        if workdir and _reads_run:
             config = checkpoint.load_config(workdir)
             path = os.path.join(_CONFIGS, _FAMILY_FILES.get(config.get("method"), "default.py"))
-            head = f"Fields of the run in {workdir} (its values; comments from {path})."
+            head = (
+                f"Fields of the run in {workdir} (its values; comments: {os.path.relpath(path)})."
+            )
         else:
             path = os.path.join(_CONFIGS, "default.py")
             config = importlib.import_module("configs.default").get_config()
-            head = f"Fields of {path} (pass --workdir to see a run's values)."
-        head += f" This app may change those marked * ({changes}) with --config.<field>=VALUE."
+            head = f"Fields of {os.path.relpath(path)}."
+        if _reads_run:
+            marked = RUN_FIELDS
+            changes = ", ".join(f"config.{f}.*" for f in RUN_FIELDS)
+            head += f" This app may change those marked * ({changes}) with --config.<field>=VALUE"
+            head += "." if workdir else "; pass --workdir to see a run's values."
     comments, values = config_comments(path), _leaves(config)
     order = [f for f in comments if f in values] + [f for f in values if f not in comments]
     rows = [
@@ -292,7 +297,7 @@ def env_int(name: str) -> int | None:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer.") from None
 
 
-def run(main) -> None:
+def run(main, reads_run: bool = False) -> None:
     """app.run(main) with the compilation cache on and LdxError turned into `error: ...`."""
 
     @functools.wraps(main)
@@ -307,4 +312,6 @@ def run(main) -> None:
             logging.warning("%s", e)
             _fail(str(e), Preempted.exit_code, prefix="preempted")
 
+    global _reads_run
+    _reads_run = reads_run  # an app reading a trained run takes --config.sample.* overrides
     app.run(wrapped, flags_parser=parse_flags)

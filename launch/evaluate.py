@@ -183,4 +183,4 @@ def _finish(out: str, tmp: str, results: dict, report: str) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    common.run(main, reads_run=True)
