@@ -42,7 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # small one-step noise of smooth series; at -8 (sigma 0.018) most steps sat at the bound and
     # samples jittered (docs/quality.md).
     config.model.logvar_min = -14.0
-    config.model.logvar_max = 2.0
+    config.model.logvar_max = 2.0  # Upper bound of the decoder log-variance.
     # Rank r of the decoder's cross-feature noise coupling, Sigma_t = S (I + U U^T) S; 0 draws
     # each feature's noise independently (ldx/nn/decoders.py, GaussianHead).
     config.model.noise_rank = 0
@@ -50,10 +50,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.unet_emb = 32  # U-net step-embedding width.
 
     config.diffusion = ml_collections.ConfigDict()
-    config.diffusion.num_steps = 1000  # L.
+    config.diffusion.num_steps = 1000  # L, steps of the DDPM prior's diffusion.
     config.diffusion.schedule = "linear"  # linear | cosine.
-    config.diffusion.beta_start = 1e-4
-    config.diffusion.beta_end = 0.02
+    config.diffusion.beta_start = 1e-4  # beta_1 of the noise schedule (linear).
+    config.diffusion.beta_end = 0.02  # beta_L of the noise schedule (linear).
 
     config.objective = ml_collections.ConfigDict()
     config.objective.kl_weight = 1.0  # beta on KL(q(z|X) || N(0, I)) (ld*).
@@ -85,35 +85,35 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.input_noise = 0.0
 
     config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 2000
+    config.train.num_steps = 2000  # Optimiser steps (both stages together).
     config.train.batch_size = 128  # Global batch, divisible by the device count.
-    config.train.learning_rate = 2e-3
+    config.train.learning_rate = 2e-3  # Peak Adam(W) learning rate.
     config.train.lr_schedule = "cosine"  # constant | cosine (both after linear warm-up).
-    config.train.warmup_steps = 200
+    config.train.warmup_steps = 200  # Linear learning-rate warm-up from 0.
     config.train.grad_clip = 1.0  # Global-norm clipping; 0 disables.
-    config.train.weight_decay = 0.0
-    config.train.ema_decay = 0.999
+    config.train.weight_decay = 0.0  # Decoupled (AdamW) weight decay; 0 is Adam.
+    config.train.ema_decay = 0.999  # Decay of the parameters' EMA (used for sampling).
     config.train.stages = "joint"  # joint | two_stage (autoencoder first, then the prior).
     config.train.prior_steps = 1000  # two_stage: the last prior_steps steps train the prior.
-    config.train.log_every = 100
-    config.train.checkpoint_every = 1000
-    config.train.keep_checkpoints = 3
+    config.train.log_every = 100  # Steps between metrics.jsonl / TensorBoard lines.
+    config.train.checkpoint_every = 1000  # Steps between checkpoints (and one at the end).
+    config.train.keep_checkpoints = 3  # Newest checkpoints kept; >= 2 to survive a corrupt one.
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
-    config.train.progress_bar = True
+    config.train.progress_bar = True  # A tqdm bar with loss and steps/s.
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
     # Log the mean global and first-order local dependency (ldx/dependency/measure.py) of the first
     # dependency_probe_size training windows every dependency_every steps; 0 disables.
     config.train.dependency_every = 500
-    config.train.dependency_probe_size = 32
+    config.train.dependency_probe_size = 32  # Training windows the probe measures.
     config.train.dependency_points = 16  # Gauss-Legendre points of the probe's measure.
 
     config.sample = ml_collections.ConfigDict()
     config.sample.num_samples = 500  # Series drawn by launch.train at the end.
     config.sample.sampler = "ddpm"  # ddpm (ancestral, L steps) | ddim.
-    config.sample.ddim_steps = 50
-    config.sample.ddim_eta = 0.0
+    config.sample.ddim_steps = 50  # ddim: steps, evenly spaced over the L diffusion steps.
+    config.sample.ddim_eta = 0.0  # ddim: noise scale; 0 is deterministic, 1 ~ ancestral.
     config.sample.decode_noise = True  # x_t ~ N(mu_t, sigma_t^2); False takes x_t = mu_t.
-    config.sample.use_ema = True
+    config.sample.use_ema = True  # Draw with the EMA parameters (else the raw ones).
     config.sample.batch_size = 1000  # Series per compiled sampling call.
 
     if arg == "smoke":

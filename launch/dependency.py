@@ -2,12 +2,14 @@
 
     python -m launch.dependency --workdir=/tmp/ldx --num_samples=500
     python -m launch.dependency --workdir=/tmp/ldx --num_samples=500 --source=data
+    python -m launch.dependency --workdir=/tmp/ldx --config.sample.decode_noise=false --seed=0
 
 Writes into --output (default <workdir>/dependency/<source>): `measures.npz` (m [N, T, T+1]
 with m[:, t, 0] on z and m[:, t, j] on x[j-1], the latents, the series, per-t curves),
 `series.png` (one series with its global and first-order local bars per t), `average.png`
-(means over the N series with 3-sigma bands) and `summary.json`. Ordered or shuffled
-windows follow the run's config.data.shuffle_time.
+(means over the N series with bands of 3 standard errors), `summary.json` and `settings.json`
+(the seed, fresh unless --seed is given, and the `--config.sample.<field>=` overrides of how
+series are drawn). Ordered or shuffled windows follow the run's config.data.shuffle_time.
 
 Completeness (sum_j m[t, j] = 1) checks the quadrature: `summary.json` records the largest
 error and the share of (series, t) cells above 1e-2, and a warning asks for more --num_points
@@ -29,6 +31,7 @@ from ldx.dependency.report import (
     save_report,
 )
 from ldx.errors import LdxError, check_writable
+from ldx.experiment import build_experiment
 from ldx.train import load_run, lock
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
@@ -39,8 +42,9 @@ _OUTPUT = flags.DEFINE_string(
 )
 _POINTS = flags.DEFINE_integer("num_points", 32, "Quadrature points S.", lower_bound=1)
 _RULE = flags.DEFINE_enum("rule", "gauss_legendre", RULES, "Quadrature rule.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed for sampling, window choice and Monte Carlo.")
-_EMA = flags.DEFINE_bool("use_ema", True, "Use the EMA parameters.")
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Seed for sampling, window choice and Monte Carlo (default: fresh, recorded)."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
 flags.mark_flags_as_required(["workdir"])
 
@@ -49,21 +53,26 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     folder = _OUTPUT.value or os.path.join(_WORKDIR.value, "dependency", _SOURCE.value)
-    existing = [n for n in OUTPUTS if os.path.exists(os.path.join(folder, n))]
+    names = (*OUTPUTS, "settings.json")
+    existing = [n for n in names if os.path.exists(os.path.join(folder, n))]
     if existing and not _OVERWRITE.value:
         raise LdxError(f"{folder} already holds {', '.join(existing)}; pass --overwrite.")
     check_writable(folder)
+    seed = common.sampling_seed(_SEED)
     with lock.hold(_WORKDIR.value, "launch.dependency"):  # before reading a run in training
+        config, overrides = common.run_config(_WORKDIR.value)
+        run = load_run(_WORKDIR.value, build_experiment(config))
         report = measure_run(
-            load_run(_WORKDIR.value),
+            run,
             _SOURCE.value,
             _NUM.value,
             num_points=_POINTS.value,
             rule=_RULE.value,
-            seed=_SEED.value,
-            use_ema=_EMA.value,
+            seed=seed,
+            use_ema=run.experiment.draw.use_ema,
         )
         save_report(report, folder)
+        common.write_settings(os.path.join(folder, "settings.json"), run, seed, config, overrides)
     print(json.dumps(report.info))
     if report.info["unconverged_fraction"] > 0:
         logging.warning(
@@ -78,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    common.run(main)
+    common.run(main, reads_run=True)

@@ -3,6 +3,7 @@
     python -m launch.evaluate --workdir=/tmp/ldx
     python -m launch.evaluate --workdir=/tmp/ldx --num_windows=500 --repeats=3 --overwrite
     python -m launch.evaluate --workdir=/tmp/ldx --protocol=diffusion_ts
+    python -m launch.evaluate --workdir=/tmp/ldx --config.sample.sampler=ddim --seed=0
 
 `--protocol=heldout` (the default, below) is ldx's own protocol; `--protocol=diffusion_ts` is the
 published one of Diffusion-TS's tables (ldx/eval/published.py: every window as the reference, the
@@ -15,7 +16,8 @@ Metrics (ldx.metrics) on the [0, 1] per-feature scale of the training split, for
 windows and, as the floor, N real training windows, each against N held-out test windows.
 The scored windows are kept in eval/samples.npz (`samples` in data units, `samples_normalized`).
 An existing <workdir>/eval is kept unless --overwrite; the new folder replaces it only once
-it is complete.
+it is complete. `--config.sample.<field>=` changes how the scored series are drawn (as in
+launch.sample); without --seed a fresh seed is drawn. Both are recorded in settings.json.
 
 Runs trained with an ldidp config (method `ldidp`) get the LDIDP evaluation instead
 (ldx/ldidp/evaluation.py, docs/ldidp.md): latent recovery after the best affine map on
@@ -37,6 +39,7 @@ from ldx.errors import LdxError
 from ldx.eval import published
 from ldx.eval.report import run_markdown, write_figures, write_json
 from ldx.eval.scores import EvalConfig, evaluate_run
+from ldx.experiment import build_experiment
 from ldx.ldidp import evaluation as ldidp_evaluation
 from ldx.train import load_run, lock
 
@@ -57,7 +60,9 @@ _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch of the learned metrics."
 _FID_ITERS = flags.DEFINE_integer(
     "fid_iterations", 0, "diffusion_ts: TS2Vec steps of Context-FID (0 = TS2Vec's rule).", 0
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Seeds the subsets, samples and learned metrics.")
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Seeds the subsets, samples and learned metrics (default: fresh, recorded)."
+)
 _FIGURES = flags.DEFINE_bool(
     "figures", True, "Draw samples.png, pca.png and tsne.png (ldidp: latents.png, raster.png)."
 )
@@ -75,24 +80,24 @@ def main(argv):
     out = os.path.join(_WORKDIR.value, "eval" if heldout else f"eval_{_PROTOCOL.value}")
     if os.path.exists(out) and not _OVERWRITE.value:
         raise LdxError(f"{out} exists; pass --overwrite to replace it.")
+    seed = common.sampling_seed(_SEED)
     if not heldout:
-        return _published(out)
+        return _published(out, seed)
     cfg = EvalConfig(  # validates the flags before any work
         num_windows=1000 if _NUM.value is None else _NUM.value,
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
         pred_iterations=_PRED.value,
         batch_size=_BATCH.value,
-        seed=_SEED.value,
+        seed=seed,
     )
     with lock.hold(_WORKDIR.value, "launch.evaluate"):  # before reading a run in training
-        _heldout(load_run(_WORKDIR.value), cfg, out)
+        config, overrides = common.run_config(_WORKDIR.value)
+        _heldout(load_run(_WORKDIR.value, build_experiment(config)), cfg, out, (config, overrides))
 
 
-def _heldout(run, cfg: EvalConfig, out: str) -> None:
-    tmp = out + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
-    os.makedirs(tmp)
+def _heldout(run, cfg: EvalConfig, out: str, used: tuple) -> None:
+    tmp = _fresh(out, run, cfg.seed, used)
     if run.experiment.method == "ldidp":
         results, fake = ldidp_evaluation.evaluate_run(
             run,
@@ -124,26 +129,34 @@ def _heldout(run, cfg: EvalConfig, out: str) -> None:
     _finish(out, tmp, results, report)
 
 
-def _published(out: str) -> None:
+def _fresh(out: str, run, seed: int, used: tuple) -> str:
+    """out + ".tmp", emptied, with settings.json: the seed and (config, overrides) `used`."""
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # a leftover of an interrupted call
+    os.makedirs(tmp)
+    common.write_settings(os.path.join(tmp, "settings.json"), run, seed, *used)
+    return tmp
+
+
+def _published(out: str, seed: int) -> None:
     cfg = published.PublishedConfig(
         num_windows=_NUM.value or 0,
         repeats=_REPEATS.value,
         disc_iterations=_DISC.value,
         pred_iterations=_PRED.value,
         fid_iterations=_FID_ITERS.value,
-        seed=_SEED.value,
+        seed=seed,
     )
     with lock.hold(_WORKDIR.value, "launch.evaluate"):  # before reading a run in training
-        run = load_run(_WORKDIR.value)
+        config, overrides = common.run_config(_WORKDIR.value)
+        run = load_run(_WORKDIR.value, build_experiment(config))
         if run.experiment.method == "ldidp":
             raise LdxError("--protocol=diffusion_ts scores LD/PSLD runs; this run is ldidp.")
-        _write_published(run, cfg, out)
+        _write_published(run, cfg, out, (config, overrides))
 
 
-def _write_published(run, cfg: published.PublishedConfig, out: str) -> None:
-    tmp = out + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+def _write_published(run, cfg: published.PublishedConfig, out: str, used: tuple) -> None:
+    tmp = _fresh(out, run, cfg.seed, used)
     results, fake = published.evaluate_run(
         run, cfg, progress=lambda what: common.say("evaluate", f"{what} ...")
     )
@@ -167,8 +180,8 @@ def _finish(out: str, tmp: str, results: dict, report: str) -> None:
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
-    common.say("evaluate", f"wrote {out}/metrics.json, report.md and samples.npz")
+    common.say("evaluate", f"wrote {out}/metrics.json, report.md, samples.npz, settings.json")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    common.run(main, reads_run=True)

@@ -1,9 +1,16 @@
 """Draws series from a trained run.
 
     python -m launch.sample --workdir=/tmp/ldx --num_samples=500 --output=/tmp/ldx/s.npz
+    python -m launch.sample --workdir=/tmp/ldx --config.sample.sampler=ddim \
+        --config.sample.ddim_steps=50
 
-Writes `samples` [N, T, D] in the data's original units and `samples_normalized`
-to --output, and a PNG of samples beside real windows next to it.
+Writes `samples` [N, T, D] in the data's original units and `samples_normalized` to --output
+(default <workdir>/samples_seed<seed>.npz), a PNG of samples beside real windows next to it,
+and a .json of what drew them (seed, --config overrides, the sample settings, checkpoint step).
+`--config.sample.<field>=` changes how series are drawn (sampler, ddim_steps, decode_noise,
+batch_size, use_ema, ...; `--help_config --workdir=W` lists them); fields of the trained model
+are refused. Without --seed a fresh seed is drawn (the training-time samples used the run's
+seed) and recorded.
 """
 
 import os
@@ -13,38 +20,42 @@ from absl import app, flags
 from launch import common
 from ldx.errors import LdxError, check_writable
 from ldx.eval.samples import save_samples
+from ldx.experiment import build_experiment
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
-_NUM = flags.DEFINE_integer("num_samples", 1000, "Number of series to draw.", lower_bound=1)
-_OUTPUT = flags.DEFINE_string("output", None, "Output .npz file.")
-_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
-_EMA = flags.DEFINE_bool("use_ema", True, "Sample with the EMA parameters.")
+_NUM = flags.DEFINE_integer(
+    "num_samples", None, "Series to draw (default: the run's config.sample.num_samples).", 1
+)
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Output .npz file (default <workdir>/samples_seed<seed>.npz)."
+)
+_SEED = flags.DEFINE_integer("seed", None, "Sampling seed (default: a fresh one, recorded).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --output file.")
-flags.mark_flags_as_required(["workdir", "output"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if not _OUTPUT.value.endswith(".npz"):
-        raise LdxError(f"--output={_OUTPUT.value!r} must end in .npz.")
-    if os.path.exists(_OUTPUT.value) and not _OVERWRITE.value:
-        raise LdxError(f"--output={_OUTPUT.value!r} exists; pass --overwrite to replace it.")
-    check_writable(_OUTPUT.value)
-    run = load_run(_WORKDIR.value)
-    common.say("sample", f"drawing {_NUM.value} series ...")
-    save_samples(
-        run,
-        _NUM.value,
-        _OUTPUT.value,
-        _SEED.value,
-        _EMA.value,
-        batch_size=run.experiment.draw.batch_size,
-    )
-    png = os.path.splitext(_OUTPUT.value)[0] + ".png"
-    common.say("sample", f"wrote {_OUTPUT.value} and {png}")
+    seed = common.sampling_seed(_SEED)
+    output = _OUTPUT.value or os.path.join(_WORKDIR.value, f"samples_seed{seed}.npz")
+    if not output.endswith(".npz"):
+        raise LdxError(f"--output={output!r} must end in .npz.")
+    stem = os.path.splitext(output)[0]
+    for path, what in ((output, "--output"), (stem + ".json", "its record")):
+        if os.path.exists(path) and not _OVERWRITE.value:
+            raise LdxError(f"{what}={path!r} exists; pass --overwrite to replace it.")
+    check_writable(output)
+    config, overrides = common.run_config(_WORKDIR.value)
+    run = load_run(_WORKDIR.value, build_experiment(config))
+    draw = run.experiment.draw
+    num = _NUM.value or draw.num_samples
+    common.say("sample", f"drawing {num} series (seed {seed}) ...")
+    save_samples(run, num, output, seed, draw.use_ema, batch_size=draw.batch_size)
+    common.write_settings(stem + ".json", run, seed, config, overrides, num_samples=num)
+    common.say("sample", f"wrote {output}, {stem}.png and {stem}.json")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    common.run(main, reads_run=True)

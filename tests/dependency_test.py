@@ -273,7 +273,7 @@ def test_launch_dependency_on_generated_series(workdir, run):
     # writes the measures and figures, each series was decoded from its saved z (the
     # standardised residuals under p(x_t | z, x_<t) are the sampler's noise), rows sum to 1,
     # and a rerun without --overwrite fails and leaves the files untouched.
-    result = run_app("dependency", f"--workdir={workdir}", "--num_samples=6")
+    result = run_app("dependency", f"--workdir={workdir}", "--num_samples=6", "--seed=0")
     assert result.returncode == 0, result.stderr[-3000:]
     folder = os.path.join(workdir, "dependency", "model")
     for name in ("measures.npz", "series.png", "average.png", "summary.json"):
@@ -300,7 +300,8 @@ def test_launch_dependency_flags_an_unconverged_quadrature(workdir, tmp_path):
     # (recomputed here from measures.npz) and the app warns about it; 64 points: none, no warning.
     for points, coarse in ((1, True), (64, False)):
         out = str(tmp_path / f"s{points}")
-        args = ("--num_samples=6", f"--num_points={points}", "--rule=riemann", f"--output={out}")
+        args = ("--num_samples=6", f"--num_points={points}", "--rule=riemann", "--seed=0")
+        args += (f"--output={out}",)
         result = run_app("dependency", f"--workdir={workdir}", *args)
         assert result.returncode == 0, result.stderr[-3000:]
         with open(os.path.join(out, "summary.json")) as f:

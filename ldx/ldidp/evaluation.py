@@ -232,6 +232,7 @@ def evaluate(
     bin_width = mmd_bin if mmd_bin is not None else (10 if exp.reference == "nlb" else 1)
     out.update(sample_statistics(x_gen, ds.test, ds.train, counts, bin_width))
     if figures_dir:
+        from ldx.eval.plotting import plot_rasters
         from ldx.ldidp import figures
 
         os.makedirs(figures_dir, exist_ok=True)
@@ -243,7 +244,7 @@ def evaluate(
                 os.path.join(figures_dir, "latents.png"),
             )
         if counts:
-            figures.plot_rasters(ds.test, x_gen, os.path.join(figures_dir, "raster.png"))
+            plot_rasters(ds.test, x_gen, os.path.join(figures_dir, "raster.png"))
     return out, x_gen
 
 

@@ -1,4 +1,4 @@
-"""Small PNG figures for LDIDP: true vs recovered latents, rasters of real vs generated spikes."""
+"""Small PNG figures for LDIDP: true vs recovered latents (rasters: ldx/eval/plotting.py)."""
 
 from __future__ import annotations
 
@@ -32,33 +32,6 @@ def plot_latents(true: np.ndarray, recovered: np.ndarray, path: str, num: int = 
         ax.set_title(f"test window {i}", fontsize=8)
         ax.tick_params(labelsize=6)
     axes[0, 0].legend(["true", "recovered"], fontsize=6, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def plot_rasters(real: np.ndarray, generated: np.ndarray, path: str, num: int = 3) -> None:
-    """Spike-count rasters (neurons x time) of real windows above generated ones.
-
-    Args:
-      real: real windows. # [N, T, D]
-      generated: generated windows. # [M, T, D]
-      path: output PNG.
-      num: windows per row.
-    """
-    num = min(num, len(real), len(generated))
-    vmax = max(float(np.percentile(real, 99.5)), 1.0)
-    fig, axes = plt.subplots(2, num, figsize=(2.8 * num, 4.4), squeeze=False)
-    for row, (data, name) in enumerate(((real, "real"), (generated, "generated"))):
-        for i in range(num):
-            ax = axes[row, i]
-            ax.imshow(
-                data[i].T, aspect="auto", cmap="Greys", vmin=0, vmax=vmax, interpolation="nearest"
-            )
-            ax.set_title(f"{name} #{i}", fontsize=8)
-            ax.set_xlabel("bin", fontsize=7)
-            ax.set_ylabel("neuron", fontsize=7)
-            ax.tick_params(labelsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
