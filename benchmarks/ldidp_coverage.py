@@ -19,7 +19,8 @@ For a trained ldidp workdir (EMA parameters) emits JSON lines:
   Also the 5-95% range of each observed coordinate (time-averaged per window) of real and
   generated windows.
 * `ldidp_first_step`: synthetic data only: the latent MSE per bin after the affine map fitted
-  on the training windows (test windows), k = 1 against the mean of k = 2..T.
+  on the training windows (test windows), k = 1 against the mean of k = 2..T
+  (benchmarks/ldidp_edges.py has the whole profile and model-free references).
 
 `--figure` draws real vs generated windows (2-D data: every point of 200 windows in the plane,
 plus the time-averaged first coordinate's histogram; counts: the per-window mean count of the
@@ -178,8 +179,7 @@ def main(argv):
         train, test = split_indices(len(truth), exp.data)
         z_train, _ = infer(model, ds.train)
         z_test, _ = infer(model, ds.test)
-        w = metrics.fit_affine(z_train, truth[train])
-        err = ((metrics.apply_affine(w, z_test) - truth[test]) ** 2).mean((0, 2))  # [T]
+        err = metrics.per_bin_mse(z_train, truth[train], z_test, truth[test])  # [T]
         scores = metrics.affine_alignment(z_train, truth[train], z_test, truth[test])
         emit(
             {

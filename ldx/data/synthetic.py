@@ -68,12 +68,7 @@ def spirals(
             f"spirals: seq_len={seq_len} needs 2 * stride * seq_len < num_total={num_total} "
             f"(stride={stride})"
         )
-    s = np.linspace(0.0, stop, num_total)  # [J]
-    u_cw = stop + 1.0 - s
-    r_cw = a + 50.0 * b / u_cw
-    cw = np.stack([r_cw * np.cos(u_cw) - 5.0, r_cw * np.sin(u_cw)], -1)  # [J, 2]
-    r_ccw = a + b * s
-    ccw = np.stack([r_ccw * np.cos(s) + 5.0, r_ccw * np.sin(s)], -1)  # [J, 2]
+    cw, ccw = spiral_references(num_total, stop, a, b)  # [J, 2] each
     rng = np.random.default_rng(seed)
     clockwise = rng.random(num_samples) < 0.5  # [N]
     starts = rng.integers(0, num_total - 2 * stride * seq_len, num_samples)  # [N]
@@ -81,6 +76,56 @@ def spirals(
     latents = np.where(clockwise[:, None, None], cw[idx], ccw[idx])  # [N, T, 2]
     observations = latents + noise_std * rng.normal(size=latents.shape)
     return observations.astype(np.float32), latents.astype(np.float32)
+
+
+def spiral_references(
+    num_total: int = 1000, stop: float = 6.0 * np.pi, a: float = 0.0, b: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clockwise and counter-clockwise reference spirals of `spirals`. # -> 2 x [J, 2]"""
+    s = np.linspace(0.0, stop, num_total)  # [J]
+    u_cw = stop + 1.0 - s
+    r_cw = a + 50.0 * b / u_cw
+    cw = np.stack([r_cw * np.cos(u_cw) - 5.0, r_cw * np.sin(u_cw)], -1)  # [J, 2]
+    r_ccw = a + b * s
+    ccw = np.stack([r_ccw * np.cos(s) + 5.0, r_ccw * np.sin(s)], -1)  # [J, 2]
+    return cw, ccw
+
+
+def spiral_posterior_mean(
+    observations: np.ndarray,
+    *,
+    noise_std: float = 0.3,
+    stride: int = 2,
+    num_total: int = 1000,
+    stop: float = 6.0 * np.pi,
+    a: float = 0.0,
+    b: float = 0.3,
+) -> np.ndarray:
+    """E[latents | observations] under the generator of `spirals` (the Bayes-optimal estimate).
+
+    The generator's only unknowns are the direction (fair coin) and the start j0 (uniform on
+    0 .. num_total - 2 s T - 1), so the exact posterior is a weighted sum over the 2 (J - 2 s T)
+    candidate windows y^c, with weights proportional to exp(-||x - y^c||^2 / (2 noise_std^2)).
+    It is the least per-bin squared error any estimator can reach from the observations, a
+    reference for inferred latents (benchmarks/ldidp_edges.py).
+
+    Args:
+      observations: noisy windows in the generator's units (not min-max scaled). # [N, T, 2]
+      noise_std, stride, num_total, stop, a, b: the generator's settings (`spirals`).
+
+    Returns:
+      the posterior mean of the noise-free windows. # [N, T, 2]
+    """
+    x = np.asarray(observations, np.float64)
+    n, t, _ = x.shape
+    cw, ccw = spiral_references(num_total, stop, a, b)
+    idx = np.arange(num_total - 2 * stride * t)[:, None] + stride * np.arange(t)  # [S, T]
+    cand = np.concatenate([cw[idx], ccw[idx]]).reshape(-1, 2 * t)  # [2S, 2T]
+    flat = x.reshape(n, -1)  # [N, 2T]
+    d2 = (flat**2).sum(1)[:, None] + (cand**2).sum(1)[None] - 2 * flat @ cand.T  # [N, 2S]
+    logw = -d2 / (2 * noise_std**2)
+    w = np.exp(logw - logw.max(1, keepdims=True))
+    return ((w / w.sum(1, keepdims=True)) @ cand).reshape(n, t, 2)
 
 
 def lorenz(

@@ -4,7 +4,8 @@ Shapes (ldx/shapes.py): N trials (windows), T time, D neurons or features, Z inf
 G true latent size, F regression features.
 
 * `affine_alignment`: MSE and correlation between true latents and inferred latents mapped by the
-  least-squares affine map (fitted on one set, scored on another).
+  least-squares affine map (fitted on one set, scored on another); `per_bin_mse` its error per
+  time bin; `window_ridge` a generic linear smoother to compare them with.
 * `bits_per_spike`: NLB co-smoothing score of predicted rates against a per-neuron mean-rate model.
 * `smoothing_baseline`: the NLB spike-smoothing + Poisson GLM baseline for held-out neurons.
 * `ridge_r2`: ridge regression (e.g. latents -> hand velocity) and its R^2.
@@ -94,6 +95,42 @@ def affine_alignment(
             ).mean()
         )
     return out
+
+
+def per_bin_mse(
+    inferred_fit: np.ndarray, true_fit: np.ndarray, inferred_eval: np.ndarray, true_eval: np.ndarray
+) -> np.ndarray:
+    """Squared error of each time bin after the one affine map of `affine_alignment`.
+
+    W is fitted on all bins of the fit windows together (the same map for every bin); the error
+    at bin k is mean_{n, l} ([z_nk, 1] W - y_nk)_l^2 on the eval windows, so the mean over bins
+    is `affine_alignment`'s mse. # [N1, T, Z], [N1, T, G], [N2, T, Z], [N2, T, G] -> [T]
+    """
+    w = fit_affine(inferred_fit, true_fit)
+    return ((apply_affine(w, inferred_eval) - np.asarray(true_eval, np.float64)) ** 2).mean((0, 2))
+
+
+def window_ridge(x_fit: np.ndarray, y_fit: np.ndarray, x_eval: np.ndarray, l2: float) -> np.ndarray:
+    """A generic linear smoother: every bin's target regressed on the whole window.
+
+    y_nk = [vec(x_n), 1] W_k for all k at once (ridge with penalty l2 * rows on the
+    standardised flattened window, bias unpenalised), fitted on the fit windows: the best linear
+    estimate of each bin from everything observed in its window, edge bins included.
+
+    Args:
+      x_fit: fit windows. # [N1, T, D]
+      y_fit: their targets. # [N1, T, G]
+      x_eval: eval windows. # [N2, T, D]
+      l2: ridge penalty per row.
+
+    Returns:
+      predicted targets of the eval windows. # [N2, T, G]
+    """
+    f = np.asarray(x_fit, np.float64).reshape(len(x_fit), -1)  # [N1, T D]
+    mu, sd = f.mean(0), f.std(0) + 1e-8
+    w = ridge_fit((f - mu) / sd, np.asarray(y_fit).reshape(len(y_fit), -1), l2)
+    e = (np.asarray(x_eval, np.float64).reshape(len(x_eval), -1) - mu) / sd
+    return apply_affine(w, e).reshape(len(x_eval), *np.shape(y_fit)[1:])
 
 
 def _poisson_loglik(rates: np.ndarray, counts: np.ndarray) -> np.ndarray:
