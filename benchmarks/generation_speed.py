@@ -20,8 +20,6 @@ the matmul peak, the FLOP-bound time, and the speed-up over `before`.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,6 +32,7 @@ from benchmarks.common import (
     experiment_config,
     matmul_runner,
     median_ms,
+    sampler_variant,
     time_interleaved,
 )
 from ldx.experiment import build_experiment
@@ -45,7 +44,7 @@ from ldx.train.state import flatten_model
 _METHODS = flags.DEFINE_list("methods", ["ld", "psld"], "Methods.")
 _BACKBONES = flags.DEFINE_list("backbones", ["gru"], "Decoder backbones.")
 _SAMPLERS = flags.DEFINE_list(
-    "samplers", ["ddpm", "ddim:100", "ddim:50", "ddim:20", "ddim:10"], "ddpm or ddim:K."
+    "samplers", ["ddpm", "ddim:100", "ddim:50", "ddim:20", "ddim:10"], "ddpm, ddim:K or ddim:K:ETA."
 )
 _NUM = flags.DEFINE_integer("num", 1000, "Windows per call (the default sample.batch_size).")
 _FEATURES = flags.DEFINE_integer("features", 6, "D (stocks: 6).")
@@ -70,10 +69,9 @@ def with_flax_groupnorm(model):
 
 
 def _sampler(exp, name: str):
-    if name == "ddpm":
-        return dataclasses.replace(exp.sampler, sampler="ddpm"), exp.schedule.num_steps
-    steps = int(name.split(":")[1])
-    return dataclasses.replace(exp.sampler, sampler="ddim", ddim_steps=steps), steps
+    sampler = sampler_variant(exp.sampler, name)
+    steps = exp.schedule.num_steps if sampler.sampler == "ddpm" else sampler.ddim_steps
+    return sampler, steps
 
 
 def _runners(exp, model, sampler, num):

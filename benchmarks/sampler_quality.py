@@ -20,13 +20,15 @@ import time
 import numpy as np
 from absl import app, flags
 
-from benchmarks.common import emit
+from benchmarks.common import emit, sampler_variant
 from ldx.eval import published
 from ldx.eval.scores import describe, generate_windows
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained LD/PSLD run.")
-_SAMPLERS = flags.DEFINE_list("samplers", ["ddpm", "ddim:100", "ddim:50"], "ddpm or ddim:K.")
+_SAMPLERS = flags.DEFINE_list(
+    "samplers", ["ddpm", "ddim:100", "ddim:50"], "ddpm, ddim:K or ddim:K:ETA."
+)
 _NUM = flags.DEFINE_integer("num_windows", 2000, "Cap on the reference set (0 = all).")
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU steps.")
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU steps.")
@@ -36,12 +38,8 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def with_sampler(run, name: str):
-    """The run drawing with `ddpm` or `ddim:K` (everything else as trained)."""
-    sampler = run.experiment.sampler
-    if name == "ddpm":
-        sampler = dataclasses.replace(sampler, sampler="ddpm")
-    else:
-        sampler = dataclasses.replace(sampler, sampler="ddim", ddim_steps=int(name.split(":")[1]))
+    """The run drawing with `ddpm`, `ddim:K` or `ddim:K:ETA` (everything else as trained)."""
+    sampler = sampler_variant(run.experiment.sampler, name)
     return dataclasses.replace(run, experiment=dataclasses.replace(run.experiment, sampler=sampler))
 
 
