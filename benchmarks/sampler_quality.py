@@ -7,7 +7,9 @@ Draws the same number of windows as the published reference set (`--num_windows`
 with each sampler from the run's EMA parameters, with the same key, and scores them with
 the published protocol (`ldx.eval.published.score`: discriminative, predictive, correlational
 over R repeats) plus the share of values outside [0, 1] and the mean step |x_t - x_{t-1}|
-against the real windows' (normalised units). One JSON line per sampler; `within_1sd` says,
+against the real windows' (normalised units), and the latents' spread: the share of 2000 prior
+draws whose norm exceeds the 99.9% quantile of posterior draws' norms on training windows. One
+JSON line per sampler; `within_1sd` says,
 per repeated metric, whether |mean - mean_ddpm| <= the sample standard deviation of DDPM's
 repeats (the first sampler listed is the reference).
 """
@@ -17,12 +19,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 from benchmarks.common import emit, sampler_variant
 from ldx.eval import published
 from ldx.eval.scores import describe, generate_windows
+from ldx.ld.generate import sample_latents
 from ldx.train import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained LD/PSLD run.")
@@ -41,6 +46,22 @@ def with_sampler(run, name: str):
     """The run drawing with `ddpm`, `ddim:K` or `ddim:K:ETA` (everything else as trained)."""
     sampler = sampler_variant(run.experiment.sampler, name)
     return dataclasses.replace(run, experiment=dataclasses.replace(run.experiment, sampler=sampler))
+
+
+def latent_spread(run, num: int = 2000) -> dict:
+    """Norms of `num` prior latents against those of posterior draws for training windows."""
+    model, exp = run.model(True), run.experiment
+    mean, logvar = model.encode(jnp.asarray(exp.dataset.train[:num]))
+    noise = jax.random.normal(jax.random.key(1), mean.shape)
+    post = mean if logvar is None else mean + jnp.exp(0.5 * logvar) * noise  # [N, Z]
+    limit = float(np.quantile(np.linalg.norm(post, axis=1), 0.999))
+    draw = jax.jit(lambda key: sample_latents(model, exp.schedule, exp.sampler, key, num))
+    norms = np.linalg.norm(np.asarray(draw(jax.random.key(0))), axis=1)  # [N]
+    return {
+        "posterior_norm_q999": limit,
+        "latent_norm_max": float(norms.max()),
+        "latents_beyond_posterior_q999": float(np.mean(norms > limit)),
+    }
 
 
 def main(argv):
@@ -73,6 +94,7 @@ def main(argv):
                 "draw_seconds": draw_s,
                 "outside_01": float(np.mean((fake < 0) | (fake > 1))),
                 "step_ratio": float(np.abs(np.diff(fake, axis=1)).mean()) / step_real,
+                **latent_spread(with_sampler(run, name)),
                 **scores,
                 "within_1sd": {
                     metric: bool(
