@@ -87,6 +87,19 @@ def loglog_exponent(sizes, costs) -> float:
     return float(np.polyfit(np.log(sizes), np.log(costs), 1)[0])
 
 
+def sampler_variant(sampler, name: str):
+    """A copy of SamplerConfig `sampler` drawing with `ddpm`, `ddim:K` or `ddim:K:ETA`."""
+    import dataclasses
+
+    kind, *args = name.split(":")
+    if kind == "ddpm" and not args:
+        return dataclasses.replace(sampler, sampler="ddpm")
+    if kind != "ddim" or len(args) not in (1, 2):
+        raise ValueError(f"sampler {name!r}: expected ddpm, ddim:K or ddim:K:ETA.")
+    eta = float(args[1]) if len(args) == 2 else sampler.ddim_eta
+    return dataclasses.replace(sampler, sampler="ddim", ddim_steps=int(args[0]), ddim_eta=eta)
+
+
 def experiment_config(
     method: str = "ld",
     backbone: str = "gru",

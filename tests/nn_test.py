@@ -376,6 +376,25 @@ def test_unet_is_zero_at_init_then_depends_on_step_and_latent(unet):
     np.testing.assert_allclose(out0[1:], out[1:], **TOL)
 
 
+@pytest.mark.parametrize("channels, groups", [(16, 8), (12, 4), (6, 2), (5, 1)])
+def test_group_norm_matches_the_definition(channels, groups):
+    """Given x [B, Z', C] and random scale/shift, then GroupNorm equals the float64 definition
+    (mean and biased variance over Z' and the group's channels), and flax's nnx.GroupNorm."""
+    x = _normal(70, B, 7, channels) * 3.0 + 1.5
+    norm = nn.unet.GroupNorm(channels, groups, rngs=_rngs(0))
+    norm.scale[...] = jnp.asarray(_normal(71, channels))
+    norm.bias[...] = jnp.asarray(_normal(72, channels))
+    xg = x.astype(np.float64).reshape(B, 7, groups, channels // groups)
+    mean = xg.mean(axis=(1, 3), keepdims=True)
+    var = ((xg - mean) ** 2).mean(axis=(1, 3), keepdims=True)
+    want = ((xg - mean) / np.sqrt(var + 1e-6)).reshape(x.shape)
+    want = want * np.asarray(norm.scale[...]) + np.asarray(norm.bias[...])
+    np.testing.assert_allclose(np.asarray(norm(jnp.asarray(x))), want, rtol=1e-4, atol=1e-4)
+    flax_norm = nnx.GroupNorm(channels, num_groups=groups, rngs=_rngs(0))
+    flax_norm.scale[...], flax_norm.bias[...] = norm.scale[...], norm.bias[...]
+    np.testing.assert_allclose(norm(jnp.asarray(x)), flax_norm(jnp.asarray(x)), **TOL)
+
+
 def test_unet_rejects_indivisible_latent():
     """Given Z = 6 and 3 levels, when building the U-net, then ValueError names latent_dim."""
     with pytest.raises(ValueError, match="latent_dim=6"):
