@@ -44,7 +44,9 @@ from ldx.train.state import flatten_model
 _METHODS = flags.DEFINE_list("methods", ["ld", "psld"], "Methods.")
 _BACKBONES = flags.DEFINE_list("backbones", ["gru"], "Decoder backbones.")
 _SAMPLERS = flags.DEFINE_list(
-    "samplers", ["ddpm", "ddim:100", "ddim:50", "ddim:20", "ddim:10"], "ddpm, ddim:K or ddim:K:ETA."
+    "samplers",
+    ["ddpm", "ddim:100:1", "ddim:50:1", "ddim:20:1", "ddim:10:1"],
+    "ddpm, ddim:K or ddim:K:ETA.",
 )
 _NUM = flags.DEFINE_integer("num", 1000, "Windows per call (the default sample.batch_size).")
 _FEATURES = flags.DEFINE_integer("features", 6, "D (stocks: 6).")
@@ -92,6 +94,7 @@ def _runners(exp, model, sampler, num):
         "chain": steps * compiled_flops(eps, params, z),
         "decode": t * compiled_flops(jax.jit(decoder_step), params, z),
     }
+    decode(params, z).block_until_ready()  # compiled here, so the timing needs no warm-up
     return (
         lambda: jax.block_until_ready(chain(params)),
         lambda: jax.block_until_ready(decode(params, z)),
@@ -111,7 +114,7 @@ def measure(method: str, backbone: str):
         fns[f"{name}/chain"], fns[f"{name}/decode"] = chain, decode
     peak_fn, peak_flops = matmul_runner()
     fns["peak"] = peak_fn
-    times = time_interleaved(fns, _REPEATS.value, warmup=1)
+    times = time_interleaved(fns, _REPEATS.value, warmup=0)
     peak = peak_flops / np.median(times["peak"])
     per_1000 = 1000 / num
     before_s = None

@@ -11,7 +11,8 @@ against the real windows' (normalised units), and the latents' spread: the share
 draws whose norm exceeds the 99.9% quantile of posterior draws' norms on training windows. One
 JSON line per sampler; `within_1sd` says,
 per repeated metric, whether |mean - mean_ddpm| <= the sample standard deviation of DDPM's
-repeats (the first sampler listed is the reference).
+repeats (the first sampler listed is the reference). `NAME@S` draws with seed S (default: the
+protocol's seed, 0), to see how far a second draw of the same sampler moves the scores.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _NUM = flags.DEFINE_integer("num_windows", 2000, "Cap on the reference set (0 = 
 _DISC = flags.DEFINE_integer("disc_iterations", 2000, "Discriminative GRU steps.")
 _PRED = flags.DEFINE_integer("pred_iterations", 5000, "Predictive GRU steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Repeats of each learned metric.")
+_SCORE = flags.DEFINE_bool("score", True, "Run the published metrics (else draws and spread only).")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdir"])
 
@@ -80,10 +82,14 @@ def main(argv):
     reference = None
     for name in _SAMPLERS.value:
         start = time.perf_counter()
-        fake = generate_windows(with_sampler(run, name), len(real), cfg.seed)
+        sampler, _, draw_seed = name.partition("@")  # e.g. ddpm@1: draw with seed 1
+        fake = generate_windows(with_sampler(run, sampler), len(real), int(draw_seed or cfg.seed))
         draw_s = time.perf_counter() - start
-        scores = published.score(real, scaler.transform(data.scaler.inverse_transform(fake)), cfg)
-        reference = reference or scores
+        scores = {}
+        if _SCORE.value:
+            fake_pub = scaler.transform(data.scaler.inverse_transform(fake))
+            scores = published.score(real, fake_pub, cfg)
+            reference = reference or scores
         emit(
             {
                 "benchmark": "sampler_quality",
@@ -94,7 +100,7 @@ def main(argv):
                 "draw_seconds": draw_s,
                 "outside_01": float(np.mean((fake < 0) | (fake > 1))),
                 "step_ratio": float(np.abs(np.diff(fake, axis=1)).mean()) / step_real,
-                **latent_spread(with_sampler(run, name)),
+                **latent_spread(with_sampler(run, sampler)),
                 **scores,
                 "within_1sd": {
                     metric: bool(

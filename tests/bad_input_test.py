@@ -32,6 +32,11 @@ def _smoke(**fields):
         ({"train__learning_rate": -1.0}, ConfigError, r"learning_rate=-1.0 must be > 0"),
         ({"train__ema_decay": 1.5}, ConfigError, r"ema_decay=1.5 must be in \[0, 1\]"),
         ({"model__logvar_min": 5.0}, ConfigError, r"logvar_min=5.0 must be < logvar_max=2.0"),
+        (
+            {"sample__ddim_steps": 101},
+            ConfigError,
+            r"sample.ddim_steps=101 must be at most config.diffusion.num_steps=100",
+        ),
         ({"data__train_fraction": 1.5}, DataError, r"train_fraction=1.5, expected a value in"),
         ({"data__seq_len": 1}, DataError, r"data.seq_len=1, expected an integer >= 2"),
     ],

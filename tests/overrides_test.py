@@ -125,7 +125,15 @@ def test_sample_with_overrides_and_seed_matches_the_library(workdir, tmp_path):
         np.testing.assert_allclose(f["samples_normalized"], expected, atol=1e-5)
         ddim = f["samples_normalized"]
     ancestral = str(tmp_path / "ddpm.npz")
-    result = run_app("sample", f"--workdir={workdir}", "--num_samples=4", f"--output={ancestral}")
+    result = run_app(
+        "sample",
+        f"--workdir={workdir}",
+        "--num_samples=4",
+        f"--output={ancestral}",
+        "--config.sample.sampler=ddpm",
+        "--seed=3",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     with np.load(ancestral) as f:
         assert not np.allclose(f["samples_normalized"], ddim)
 

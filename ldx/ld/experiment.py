@@ -86,6 +86,11 @@ def build_experiment(config: ml_collections.ConfigDict) -> LDExperiment:
         "sample",
         stop_max=objective.num_vi_steps if config.method == "psld" else 0,
     )
+    if sampler.sampler == "ddim" and sampler.ddim_steps > schedule.num_steps:
+        raise ConfigError(
+            f"config.sample.ddim_steps={sampler.ddim_steps} must be at most "
+            f"config.diffusion.num_steps={schedule.num_steps}."
+        )
     train = experiment.typed(TrainConfig, config.train, "train")
     return LDExperiment(
         config.method,

@@ -27,17 +27,17 @@ class SamplerConfig:
     """How series are drawn; see `config.sample` in configs/default.py.
 
     Attributes:
-      sampler: "ddpm" (ancestral, all L steps) or "ddim".
-      ddim_steps: DDIM steps.
-      ddim_eta: DDIM stochasticity; 0 is deterministic.
+      sampler: "ddim" or "ddpm" (ancestral, all L steps).
+      ddim_steps: DDIM steps (at most L).
+      ddim_eta: DDIM stochasticity; 0 is deterministic, 1 ancestral on the sub-sequence.
       decode_noise: sample x_t ~ N(mu_t, sigma_t^2) (True) or take mu_t.
       stop_max: random stop i* ~ U{0..stop_max}; 0 runs the chain to z^0 (LD).
       batch_size: series per compiled call.
     """
 
-    sampler: str = "ddpm"
-    ddim_steps: int = 50
-    ddim_eta: float = 0.0
+    sampler: str = "ddim"
+    ddim_steps: int = 100
+    ddim_eta: float = 1.0
     decode_noise: bool = True
     stop_max: int = 0
     batch_size: int = 1000
