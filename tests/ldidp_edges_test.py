@@ -65,4 +65,3 @@ def test_window_ridge_recovers_a_linear_function_of_the_window():
     # a large penalty shrinks every prediction to the fit set's mean target
     pred = metrics.window_ridge(x_fit, target(x_fit), x_eval, l2=1e8)
     np.testing.assert_allclose(pred, np.broadcast_to(target(x_fit).mean(0), pred.shape), atol=1e-4)
-
