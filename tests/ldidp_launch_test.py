@@ -15,7 +15,10 @@ from tests.conftest import ROOT
 from tests.launch_test import run_app
 
 CONFIGS = {  # config -> (T, D) of its smoke data, and the numbers launch.evaluate must write
-    "ldidp_spiral": ((50, 2), ("latent_corr", "latent_mse", "latent_corr_within")),
+    "ldidp_spiral": (
+        (50, 2),
+        ("latent_corr", "latent_mse", "latent_corr_within", "latent_first_ratio"),
+    ),
     "ldidp_spikes": ((50, 40), ("latent_corr", "rate_corr", "rate_mae")),
     "ldidp_mc_maze": ((140, 142), ("co_bps", "baseline_co_bps", "vel_r2", "baseline_vel_r2")),
 }

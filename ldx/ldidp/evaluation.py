@@ -7,7 +7,8 @@ N windows (trials), T time, D features, Din held-in, Z latent, G true latent.
 
 * synthetic data (spiral, spikes_*): `latent_mse`, `latent_corr`, `latent_r2` on the test
   windows after the affine map from inferred (posterior-mean) to true latents that is fitted on
-  the training windows;
+  the training windows; `latent_first_ratio` (the first bin's squared error over the mean of
+  bins 2..T) and `latent_last_ratio` (bin T's over the mean of bins 1..T-1);
 * mc_maze: `co_bps` (bits per spike of the held-out neurons of the local validation trials given
   their held-in neurons), `baseline_co_bps` (spike smoothing + Poisson GLM on the same split),
   `vel_r2` (ridge from inferred latents to hand velocity, fitted on the training trials) and
@@ -221,6 +222,9 @@ def evaluate(
         train, test = split_indices(len(truth), d)
         scores = metrics.affine_alignment(z_train, truth[train], z_test, truth[test])
         out.update({f"latent_{k}": v for k, v in scores.items()})
+        err = metrics.per_bin_mse(z_train, truth[train], z_test, truth[test])  # [T]
+        out["latent_first_ratio"] = float(err[0] / err[1:].mean())
+        out["latent_last_ratio"] = float(err[-1] / err[:-1].mean())
     if exp.reference == "nlb":
         out.update(mc_maze_scores(exp, z_train, z_test, mean_test))
         if rate_samples:  # co-bps of the posterior predictive rates as well
