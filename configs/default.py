@@ -109,8 +109,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.sample = ml_collections.ConfigDict()
     config.sample.num_samples = 500  # Series drawn by launch.train at the end.
-    # ddim (the default: 100 steps, eta 1, scores within one standard deviation of ddpm's at ~1/10
-    # of the steps, benchmarks/README.md) | ddpm (ancestral, all L steps).
+    # ddim (the default: 100 steps, eta 1; published scores as ddpm's at 1/10 of the steps,
+    # benchmarks/README.md) | ddpm (ancestral, all L steps).
     config.sample.sampler = "ddim"
     config.sample.ddim_steps = 100  # ddim: steps, evenly spaced over the L diffusion steps (<= L).
     # ddim: noise scale; 1 is ancestral on the sub-sequence. 0 (deterministic) sends a few % of
