@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -89,8 +90,6 @@ def loglog_exponent(sizes, costs) -> float:
 
 def sampler_variant(sampler, name: str):
     """A copy of SamplerConfig `sampler` drawing with `ddpm`, `ddim:K` or `ddim:K:ETA`."""
-    import dataclasses
-
     kind, *args = name.split(":")
     if kind == "ddpm" and not args:
         return dataclasses.replace(sampler, sampler="ddpm")
