@@ -19,7 +19,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.method = "ld"
 
     config.data = ml_collections.ConfigDict()
-    config.data.name = "sines"  # sines | stocks | energy | etth1 | fmri | csv | npy
+    config.data.name = "sines"  # sines | stocks | energy | etth1 | fmri | earthquakes | csv | npy
     config.data.path = ""  # File for csv/npy; overrides the default location of named sets.
     # Folder of the named sets; "" = $LDX_DATA_DIR, else ../shared/data, then ~/.cache/ldx/data.
     config.data.data_dir = ""

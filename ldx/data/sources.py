@@ -18,16 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from ldx.data import download, nlb, synthetic
+from ldx.data import download, nlb, quakes, synthetic
 from ldx.errors import DataError
 
-# Named real datasets: file relative to the data folder, and how to read it.
-_NAMED: dict[str, tuple[str, Callable[[str], np.ndarray]]] = {
-    "stocks": ("stocks/stock_data.csv", lambda p: load_csv(p)),
-    "energy": ("energy/energy_data.csv", lambda p: load_csv(p)),
-    "etth1": ("etth1/ETTh1.csv", lambda p: load_csv(p, drop_columns=(0,))),  # Column 0: a date.
-    "fmri": ("fmri/sim4.mat", lambda p: load_mat(p, key="ts")),
-    "mc_maze": (nlb.MC_MAZE_SMALL, lambda p: nlb.load_nlb(p).spikes),  # Trials [75, 140, 142].
+# Named real datasets: file relative to the data folder, and how to read it (path, seq_len T).
+_NAMED: dict[str, tuple[str, Callable[[str, int], np.ndarray]]] = {
+    "stocks": ("stocks/stock_data.csv", lambda p, t: load_csv(p)),
+    "energy": ("energy/energy_data.csv", lambda p, t: load_csv(p)),
+    "etth1": ("etth1/ETTh1.csv", lambda p, t: load_csv(p, drop_columns=(0,))),  # Col. 0: a date.
+    "fmri": ("fmri/sim4.mat", lambda p, t: load_mat(p, key="ts")),
+    "mc_maze": (nlb.MC_MAZE_SMALL, lambda p, t: nlb.load_nlb(p).spikes),  # Trials [75, 140, 142].
+    "earthquakes": ("earthquakes/Japan_catalog.csv", lambda p, t: load_earthquakes(p, t)),
 }
 # Generated sets with known latents (ldx.data.synthetic): name -> generator of windows [N, T, D].
 _GENERATED = {
@@ -217,6 +218,22 @@ def load_csv(path: str, *, drop_columns: Sequence[int] = ()) -> np.ndarray:
     return _as_float32(x, path, names, first)
 
 
+def load_earthquakes(path: str, seq_len: int) -> np.ndarray:
+    """Reads an earthquake catalogue CSV as windows of T events (`ldx.data.quakes`).
+
+    Args:
+      path: a CSV with columns time, longitude, latitude, magnitude (e.g. the Japan catalogue).
+      seq_len: T, events per window.
+
+    Returns:
+      float32 windows of (log gap in days, longitude, latitude). # [N, T, 3]
+    """
+    expected = "UTF-8 text, an earthquake catalogue with a header row"
+    rows = _read(path, "CSV file", expected, _csv_rows)
+    days, lonlat, magnitude = quakes.parse_catalogue(rows, path)
+    return quakes.event_windows(days, lonlat, magnitude, seq_len)
+
+
 _NPY = "a .npy array (np.save) of rank 2 [N, D] (a series) or rank 3 [N, T, D] (windows)"
 
 
@@ -270,7 +287,8 @@ def data_dir_default() -> str:
 
 
 def dataset_path(name: str, data_dir: str | None = None) -> str:
-    """The default file of a named real dataset (`stocks`, `energy`, `etth1`, `fmri`, `mc_maze`).
+    """The default file of a named real dataset (`stocks`, `energy`, `etth1`, `fmri`, `mc_maze`,
+    `earthquakes`).
 
     Under `data_dir` if given, else the first of `download.search_dirs()` that holds it, else
     where `python -m launch.data` puts it.
@@ -301,17 +319,18 @@ def load_source(
 
     Args:
       name: one of `NAMES`: sines, spiral, spikes_poisson, spikes_bernoulli, stocks, energy,
-        etth1, fmri, mc_maze, csv, npy.
+        etth1, fmri, mc_maze, earthquakes, csv, npy.
       path: the file; required for csv and npy, overrides the default file of a named dataset.
       data_dir: folder of the named datasets; None or "" means the default search
         (`dataset_path`: $LDX_DATA_DIR, else ../shared/data, then the download cache).
       num_samples: N for generated sets.
       dim: D for sines and the synthetic spikes (neurons); the spiral has D = 2.
-      seq_len: T for generated sets.
+      seq_len: T for generated sets and earthquakes (events per window).
       seed: seed for generated sets.
 
     Returns:
-      float32 series [N, D], or windows [N, T, D] for generated sets, mc_maze and rank-3 npy.
+      float32 series [N, D], or windows [N, T, D] for generated sets, mc_maze, earthquakes and
+      rank-3 npy.
     """
     if name == "sines":
         return sines(num_samples, seq_len, dim, seed)
@@ -327,4 +346,4 @@ def load_source(
         path = dataset_path(name, data_dir)
         if not os.path.exists(path):
             raise DataError(download.missing_message(name, path))
-    return _NAMED[name][1](path)
+    return _NAMED[name][1](path, seq_len)
