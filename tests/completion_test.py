@@ -9,7 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
+from ldx.metrics.completion import completion_scores, crps, last_value, linear_interpolation
 from ldx.smc import StepModel, smc_complete, systematic_resample
 
 T, D, Z = 4, 3, 2
@@ -124,3 +126,34 @@ def test_systematic_resampling_counts_are_floor_or_ceil():
         counts = np.bincount(idx, minlength=len(w))
         assert counts.sum() == num
         assert ((counts >= np.floor(num * w)) & (counts <= np.ceil(num * w))).all(), counts
+
+
+def test_crps_matches_brute_force_and_the_gaussian_closed_form():
+    # Given an ensemble; then the sorted form equals the K^2-pair sum, and for draws from
+    # N(mu, s^2) it approaches s [w (2 Phi(w) - 1) + 2 phi(w) - 1/sqrt(pi)], w = (y - mu) / s.
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(7, 5)), rng.normal(size=5)
+    brute = np.abs(x - y).mean(0) - 0.5 * np.abs(x[:, None] - x[None]).mean((0, 1))
+    np.testing.assert_allclose(crps(x, y), brute, rtol=1e-12)
+    mu, s, k = 0.3, 2.0, 40000
+    ys = np.array([-3.0, 0.3, 1.0, 6.0])
+    w = (ys - mu) / s
+    exact = s * (w * (2 * stats.norm.cdf(w) - 1) + 2 * stats.norm.pdf(w) - 1 / np.sqrt(np.pi))
+    got = crps(mu + s * rng.normal(size=(k, 1)) * np.ones(4), ys)
+    np.testing.assert_allclose(got, exact, atol=5 * s / np.sqrt(k))
+    assert crps(np.array([[2.0]]), np.array([0.5]))[0] == 1.5  # one member: |x - y|
+
+
+def test_point_baselines_and_scores():
+    # Given one window, two features: feature 0 observed at t = 1, 3; feature 1 never.
+    x = np.array([[[9.0, 9.0], [1.0, 9.0], [9.0, 9.0], [3.0, 9.0], [9.0, 9.0]]])
+    mask = np.zeros_like(x, bool)
+    mask[0, [1, 3], 0] = True
+    fallback = np.array([0.0, 0.5])
+    np.testing.assert_array_equal(last_value(x, mask, fallback)[0, :, 0], [1, 1, 1, 3, 3])
+    np.testing.assert_array_equal(linear_interpolation(x, mask, fallback)[0, :, 0], [1, 1, 2, 3, 3])
+    assert (last_value(x, mask, fallback)[0, :, 1] == 0.5).all()
+    # A one-member ensemble: CRPS = MAE; MSE of the mean over the 8 unobserved entries.
+    truth = np.zeros_like(x)
+    scores = completion_scores(x[:, None], truth, mask)
+    assert scores["crps"] == scores["mae"] == 9.0 and scores["mse"] == 81.0
