@@ -5,12 +5,18 @@ standard normal, S diagonal, U [D, r] (r = 0: a diagonal head). X is then a line
 Gaussian noise, so p(X_miss | X_obs) and p(X_obs) are the Gaussian conditional and marginal.
 """
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
 
+from configs.default import get_config
+from ldx.errors import DataError, LdxError
+from ldx.experiment import build_experiment
+from ldx.ld.complete import check_input, read_input
 from ldx.metrics.completion import completion_scores, crps, last_value, linear_interpolation
 from ldx.smc import StepModel, smc_complete, systematic_resample
 
@@ -157,3 +163,62 @@ def test_point_baselines_and_scores():
     truth = np.zeros_like(x)
     scores = completion_scores(x[:, None], truth, mask)
     assert scores["crps"] == scores["mae"] == 9.0 and scores["mse"] == 81.0
+
+
+@pytest.fixture(scope="module")
+def smoke_experiment():
+    return build_experiment(get_config("smoke"))  # sines, T = 24, D = 5; nothing trained
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("width", r"x has shape \(2, 24, 3\), expected \[N, 24, 5\]"),
+        ("length", r"x has shape \(2, 12, 5\), expected \[N, 24, 5\]"),
+        ("mask_shape", r"mask has shape \(2, 24, 4\), x has \(2, 24, 5\)"),
+        ("all_missing", r"1 window\(s\) observe nothing \(first: window 1\)"),
+        ("nan_observed", r"1 observed value\(s\) are NaN or infinite \(first: window 0, step 3"),
+    ],
+)
+def test_bad_windows_are_refused(smoke_experiment, case, message):
+    # Given windows that do not fit the run; then check_input names the problem.
+    x, mask = np.zeros((2, 24, 5)), np.ones((2, 24, 5), bool)
+    if case == "width":
+        x, mask = x[..., :3], mask[..., :3]
+    elif case == "length":
+        x, mask = x[:, :12], mask[:, :12]
+    elif case == "mask_shape":
+        mask = mask[..., :4]
+    elif case == "all_missing":
+        mask[1] = False
+    else:
+        x[0, 3, 1] = np.inf
+    with pytest.raises(DataError, match=message):
+        check_input(x, mask, smoke_experiment)
+
+
+def test_an_ldidp_run_is_refused():
+    with pytest.raises(LdxError, match=r"completion of ldidp runs is not implemented"):
+        check_input(np.zeros((1, 2, 1)), np.ones((1, 2, 1), bool), SimpleNamespace(method="ldidp"))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip", r"cannot read --input=.* as an .npz file"),
+        ({"y": np.zeros((1, 2, 1))}, r"holds \['y'\], expected an array `x`"),
+        ({"x": np.zeros((1, 2, 1)), "mask": np.ones((1, 2, 2))}, r"mask has shape"),
+        ({"x": np.zeros((1, 2, 1)), "mask": np.full((1, 2, 1), 2)}, r"only 0 and 1"),
+        ({"x": np.array([["a"]])}, r"expected numbers"),
+    ],
+)
+def test_unreadable_inputs_are_refused(tmp_path, content, message):
+    path = tmp_path / "in.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.savez(path, **content)
+    with pytest.raises(DataError, match=message):
+        read_input(str(path))
+    with pytest.raises(DataError, match=r"is not a file"):
+        read_input(str(tmp_path / "missing.npz"))
