@@ -16,10 +16,15 @@ masks in the normalised [0, 1] scale, over the hidden entries only (ldx/metrics/
                  as not applicable
 
 One JSON line per (task, method): mse, mae, crps (point methods: crps = mae), crps_se.
+`--table=DIR` prints the README's table from DIR/*.jsonl instead (the last line of each
+(dataset, task, method) counts).
 """
 
 from __future__ import annotations
 
+import glob
+import json
+import os
 import time
 
 import jax
@@ -41,7 +46,8 @@ _HORIZONS = flags.DEFINE_list("horizons", ["6", "12"], "Forecast horizons k (ste
 _RATES = flags.DEFINE_list("rates", ["0.3", "0.5", "0.7"], "Imputation missing rates.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the windows, masks and draws.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
-flags.mark_flags_as_required(["workdir"])
+_TABLE = flags.DEFINE_string("table", None, "Print the markdown table of DIR/*.jsonl and exit.")
+METHODS = ("ldx", "unconditional", "last_value", "linear_interp")
 
 
 def masks(shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -60,8 +66,39 @@ def masks(shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return out
 
 
+def table(folder: str) -> str:
+    """Markdown: CRPS (+- its standard error over windows) and MSE per dataset, task, method;
+    the best CRPS in bold, and whether ldx beats every baseline on CRPS."""
+    rows = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.jsonl"))):
+        for line in open(path):
+            r = json.loads(line)
+            if "crps" in r:
+                rows[r["dataset"], r["task"], r["method"]] = r
+    head = "| dataset | task | " + " | ".join(METHODS) + " | ldx best on CRPS |"
+    out = [head, "|" + " --- |" * (len(METHODS) + 3)]
+    for data, task in dict.fromkeys((d, t) for d, t, _ in rows):
+        got = {m: rows[data, task, m] for m in METHODS if (data, task, m) in rows}
+        best = min(r["crps"] for r in got.values())
+        cells = []
+        for m in METHODS:
+            if m not in got:
+                cells.append("")
+                continue
+            c = f"{got[m]['crps']:.4f} ± {got[m]['crps_se']:.4f} ({got[m]['mse']:.5f})"
+            cells.append(f"**{c}**" if got[m]["crps"] == best else c)
+        wins = "yes" if "ldx" in got and got["ldx"]["crps"] == best else "no"
+        out.append(f"| {data} | {task} | " + " | ".join(cells) + f" | {wins} |")
+    return "\n".join(out)
+
+
 def main(argv):
     del argv
+    if _TABLE.value:
+        print(table(_TABLE.value))
+        return
+    if not _WORKDIR.value:
+        raise app.UsageError("--workdir is required (or --table=DIR).")
     logging.set_verbosity(logging.WARNING)
     compilation_cache.enable()  # the tasks share one program: compiled once
     run = load_run(_WORKDIR.value)
