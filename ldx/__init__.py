@@ -6,6 +6,7 @@ The public API, one import away:
     run = ldx.load_run("/tmp/ldx")                 # a trained workdir
     generate = ldx.make_generate_fn(run.model_fn, run.experiment.generate)  # jitted
     x = generate(run.params(), jax.random.key(0), 16)  # [16, T, D], normalised units
+    out = ldx.complete(run, x_obs, mask, jax.random.key(0), 8, 256)  # forecasting, imputation
 
 Importing ldx imports both model families (ldx.ld, ldx.ldidp), which register their
 builders with ldx.experiment.
@@ -31,6 +32,7 @@ from ldx.ld import (
     ModelConfig,
     ObjectiveConfig,
     SamplerConfig,
+    complete,
     generate,
     make_loss_fn,
 )

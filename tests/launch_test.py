@@ -165,3 +165,31 @@ def test_sample_output_must_be_npz(workdir, tmp_path):
     result = run_app("sample", f"--workdir={workdir}", f"--output={out}")
     assert result.returncode == 1 and "must end in .npz" in result.stderr
     assert not out.exists()
+
+
+def test_complete_app_keeps_observed_values_and_refuses_another_width(workdir, tmp_path):
+    # Given a smoke run (D = 5) and windows with NaN where unknown (float64); when
+    # launch.complete fills them, then the observed values come back bit for bit and the
+    # unknown ones are finite. Given windows of 3 features, it says so in one line and writes
+    # nothing.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, (3, 24, 5))
+    x[:, 16:] = np.nan  # forecast the last 8 steps
+    x[1, :, 2] = np.nan  # and a missing feature
+    path, out = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(path, x=x)
+    args = (f"--workdir={workdir}", f"--input={path}", f"--output={out}", "--seed=0")
+    result = run_app("complete", *args, "--num_completions=4", "--num_particles=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as f:
+        samples = f["samples"]
+    assert samples.shape == (3, 4, 24, 5) and samples.dtype == np.float64
+    seen = np.broadcast_to(~np.isnan(x)[:, None], samples.shape)
+    assert (samples[seen] == np.broadcast_to(x[:, None], samples.shape)[seen]).all()
+    assert np.isfinite(samples).all()
+    np.savez(path, x=x[..., :3])
+    other = tmp_path / "other.npz"
+    result = run_app("complete", *args[:2], f"--output={other}")
+    assert result.returncode == 1 and not other.exists()
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "expected [N, 24, 5]" in line, line

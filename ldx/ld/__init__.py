@@ -4,8 +4,10 @@ model.py       encoder -> latent (Gaussian or bounded deterministic) -> decoder,
 objective.py   LD, KL annealing, masking, skip and PSLD losses (L_VI, L_DM, L_CS)
 generate.py    prior sampling (with PSLD's random stop), then autoregressive decoding
 experiment.py  config -> LDExperiment (the interface of ldx/experiment.py); registers the methods
+complete.py    forecasting and imputation: completions of partly observed windows (ldx/smc.py)
 """
 
+from ldx.ld.complete import complete, read_input
 from ldx.ld.experiment import LDExperiment, build_experiment
 from ldx.ld.generate import SamplerConfig, generate, generate_with_latents, sample_latents
 from ldx.ld.model import LatentDiffusionModel, ModelConfig

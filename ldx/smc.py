@@ -1,0 +1,208 @@
+"""Sequential Monte Carlo over time: completions of a partly observed window from any
+autoregressive model with a static latent and a Gaussian step head.
+
+Shapes follow ldx/shapes.py; here P is the number of particles, K of completions.
+
+The model is a `StepModel`: `init(key, P)` draws P particles' latents from the prior and
+returns their decoder state; `step(state, x_prev [P, D])` returns the new state and the head
+of p(x_t | z, x_<t): `(mean, logvar)` (diagonal) or `(mean, logvar, factor)`, the low-rank
+covariance Sigma = S (I + U U^T) S of `ldx.nn.decoders.GaussianHead`. The target is
+
+    p(z, X_miss | X_obs)  propto  p(z) prod_t p(x_t | z, x_<t),  observed entries fixed.
+
+At step t each particle (z, decoder state, x_<t) gets the weight p(x_t,obs | z, x_<t) (the head's
+Gaussian marginal of the observed entries) and draws x_t,miss from the Gaussian conditional
+p(x_t,miss | x_t,obs, z, x_<t): independent for the diagonal head; for the low-rank head by
+Matheron's rule, y ~ N(mu, Sigma), x = y + Sigma O (O Sigma O)^-1 O (x_obs - y). This is the
+fully adapted proposal for x_t given the particle, so the weights are exact and the estimator
+is consistent as P grows. The particles are resampled (systematic) when the effective sample
+size falls below `ess_threshold * P`; the K completions are drawn from the final weights and
+traced back through the ancestors.
+
+Why no move step: z is static and its prior (a diffusion model) has no tractable density, so
+the usual MCMC rejuvenation of z is not available; after a few observed steps the particles
+share few distinct z (weight degeneracy). `ldx` uses many particles instead, and reports the
+smallest ESS and the number of distinct ancestors of the K completions so a user can see it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ldx.probability import LOG_2PI, gaussian_loglik
+
+
+class StepModel(NamedTuple):
+    """An autoregressive model as SMC sees it (see the module docstring).
+
+    Attributes:
+      init: init(key, P) -> state, a pytree of P particles' latents and decoder state.
+      step: step(state, x_prev [P, D]) -> (state, head); head = (mean, logvar) [P, D] each, or
+        (mean, logvar, factor [P, D, r]). The first call's x_prev is zeros.
+    """
+
+    init: Callable
+    step: Callable
+
+
+def log_ess(logw: jax.Array) -> jax.Array:
+    """log of the effective sample size (sum w)^2 / sum w^2 of log weights [P]."""
+    return 2.0 * jax.nn.logsumexp(logw) - jax.nn.logsumexp(2.0 * logw)
+
+
+def systematic_resample(key: jax.Array, logw: jax.Array, num: int) -> jax.Array:
+    """`num` ancestor indices [num] by systematic resampling of the log weights [P]."""
+    w = jax.nn.softmax(logw)
+    cdf = jnp.cumsum(w)
+    u = (jax.random.uniform(key, ()) + jnp.arange(num)) / num  # [num]
+    return jnp.minimum(
+        jnp.searchsorted(cdf, u * cdf[-1], side="right", method="compare_all"), logw.shape[0] - 1
+    )
+
+
+def observe(head, x: jax.Array, mask: jax.Array, eps: jax.Array, noise=1.0):
+    """Log-likelihood of the observed entries and a draw of the rest, for P particles.
+
+    Args:
+      head: (mean, logvar) [P, D] each, or (mean, logvar, factor [P, D, r]).
+      x: this step's values [D] (anything where not observed).
+      mask: 1 where observed [D].
+      eps: standard normal noise [P, D + r].
+      noise: scale of the draw of the unobserved entries (0 takes their conditional mean).
+
+    Returns:
+      (loglik [P] of x's observed entries, x_t [P, D]: x where observed, else the draw).
+    """
+    mean, logvar = head[:2]
+    obs = mask > 0
+    x = jnp.where(obs, x, 0.0)
+    d = mean.shape[-1]
+    if len(head) == 2:  # diagonal: the entries are independent given the particle
+        loglik = jnp.where(obs, gaussian_loglik(x, mean, logvar), 0.0).sum(-1)
+        draw = mean + noise * jnp.exp(0.5 * logvar) * eps[..., :d]
+        return loglik, jnp.where(obs, x, draw)
+    factor = head[2]
+    std = jnp.exp(0.5 * logvar)  # [P, D]
+    cov = (
+        std[..., :, None]
+        * (jnp.eye(d) + jnp.einsum("...dr,...er->...de", factor, factor))
+        * std[..., None, :]
+    )  # [P, D, D]
+    o = obs.astype(mean.dtype)  # [D]
+    # Sigma_OO on the observed block, the identity on the rest: its Cholesky factor gives
+    # log det Sigma_OO and Sigma_OO^-1 with fixed shapes.
+    block = cov * o[:, None] * o[None, :] + jnp.diag(1.0 - o)  # [P, D, D]
+    chol = jnp.linalg.cholesky(block)
+    solve = lambda r: jax.scipy.linalg.cho_solve((chol, True), r[..., None])[..., 0]  # noqa: E731
+    resid = o * (x - mean)  # [P, D]
+    white = jax.scipy.linalg.solve_triangular(chol, resid[..., None], lower=True)[..., 0]
+    logdet = 2.0 * jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+    loglik = -0.5 * (o.sum() * LOG_2PI + logdet + jnp.square(white).sum(-1))
+    y = mean + noise * std * (eps[..., :d] + jnp.einsum("...dr,...r->...d", factor, eps[..., d:]))
+    y = y + jnp.einsum("...de,...e->...d", cov, o * solve(o * (x - y)))  # Matheron's rule
+    return loglik, jnp.where(obs, x, y)
+
+
+def _batch_axes(init: Callable, key: jax.Array, num: int):
+    """The particle axis of each leaf of init's state (None for leaves without one)."""
+    a = jax.eval_shape(lambda k: init(k, num), key)
+    b = jax.eval_shape(lambda k: init(k, num + 1), key)
+
+    def axis(u, v):
+        diff = [i for i, (m, n) in enumerate(zip(u.shape, v.shape)) if m != n]
+        return diff[0] if diff else None
+
+    return jax.tree.map(axis, a, b)
+
+
+def _gather(state, axes, idx: jax.Array):
+    return jax.tree.map(
+        lambda leaf, ax: leaf if ax is None else jnp.take(leaf, idx, axis=ax), state, axes
+    )
+
+
+class Completion(NamedTuple):
+    """What `smc_complete` returns for one window.
+
+    Attributes:
+      samples: K completions [K, T, D]; observed entries equal the input's.
+      log_evidence: the SMC estimate of log p(x_obs) (unbiased in p, not in log p).
+      min_ess: the smallest effective sample size before any resampling, in [1, P].
+      num_ancestors: distinct particles at step 0 that the K completions descend from.
+    """
+
+    samples: jax.Array
+    log_evidence: jax.Array
+    min_ess: jax.Array
+    num_ancestors: jax.Array
+
+
+def smc_complete(
+    model: StepModel,
+    x: jax.Array,
+    mask: jax.Array,
+    key: jax.Array,
+    num_particles: int,
+    num_completions: int,
+    ess_threshold: float = 0.5,
+    noise=1.0,
+) -> Completion:
+    """K completions of one window x [T, D] whose entries with mask [T, D] = 1 are observed.
+
+    Args:
+      model: the `StepModel`.
+      x: the window [T, D] (anything where not observed).
+      mask: 1 where observed [T, D].
+      key: PRNG key.
+      num_particles: P.
+      num_completions: K, drawn from the final weights (with replacement).
+      ess_threshold: resample when ESS < ess_threshold * P (1 resamples every step).
+      noise: scale of the draws of the unobserved entries.
+
+    Returns:
+      a `Completion`.
+    """
+    k_init, k_steps, k_out = jax.random.split(key, 3)
+    num = num_particles
+    axes = _batch_axes(model.init, k_init, num)
+    state = model.init(k_init, num)
+    steps = x.shape[0]
+    d = x.shape[-1]
+    head_dims = jax.eval_shape(lambda s: model.step(s, jnp.zeros((num, d))), state)[1]
+    width = d + (head_dims[2].shape[-1] if len(head_dims) == 3 else 0)
+
+    def body(carry, inputs):
+        state, x_prev, logw, logz, min_ess = carry
+        x_t, mask_t, key_t = inputs
+        k_eps, k_res = jax.random.split(key_t)
+        state, head = model.step(state, x_prev)
+        eps = jax.random.normal(k_eps, (num, width), x_prev.dtype)
+        loglik, x_new = observe(head, x_t, mask_t, eps, noise)
+        logw = logw + loglik
+        logz = logz + jax.nn.logsumexp(logw) - jax.nn.logsumexp(logw - loglik)
+        lr = log_ess(logw)
+        resample = lr < math.log(ess_threshold * num)
+        anc = jnp.where(resample, systematic_resample(k_res, logw, num), jnp.arange(num))
+        state = _gather(state, axes, anc)
+        logw = jnp.where(resample, jnp.zeros_like(logw), logw)
+        carry = (state, x_new[anc], logw, logz, jnp.minimum(min_ess, lr))
+        return carry, (x_new, anc)
+
+    init = (state, jnp.zeros((num, d), x.dtype), jnp.zeros(num), jnp.zeros(()), jnp.log(num))
+    keys = jax.random.split(k_steps, steps)
+    (_, _, logw, logz, min_ess), (xs, ancs) = jax.lax.scan(body, init, (x, mask, keys))
+    idx = jax.random.categorical(k_out, logw, shape=(num_completions,))  # [K]
+
+    def back(idx, inputs):
+        x_t, anc = inputs
+        idx = anc[idx]
+        return idx, x_t[idx]
+
+    first, out = jax.lax.scan(back, idx, (xs, ancs), reverse=True)  # out [T, K, D]
+    distinct = jnp.zeros(num, bool).at[first].set(True).sum()
+    return Completion(jnp.swapaxes(out, 0, 1), logz, jnp.exp(min_ess), distinct)
