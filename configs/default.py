@@ -83,6 +83,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
     # in normalised units; 0 is plain teacher forcing (see ldx/ld/objective.py, noisy_inputs).
     config.objective.input_noise = 0.0
+    # PSLD: weight of a per-step contrast between a window's code and another window's (the swap
+    # test as a loss, ldx/ld/objective.py); 0 = off, the paper's objective. An experiment.
+    config.objective.swap_weight = 0.0
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 2000  # Optimiser steps (both stages together).
@@ -101,7 +104,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
     config.train.progress_bar = True  # A tqdm bar with loss and steps/s.
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
-    # Log the mean global and first-order local dependency (ldx/dependency/measure.py) of the first
+    # Log the mean global and first-order local dependency (ldx/dependency/measure.py), the global
+    # one from the mean code and the swap gap (ldx/dependency/latent_use.py) of the first
     # dependency_probe_size training windows every dependency_every steps; 0 disables.
     config.train.dependency_every = 500
     config.train.dependency_probe_size = 32  # Training windows the probe measures.

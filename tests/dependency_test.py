@@ -21,8 +21,10 @@ from ldx.dependency import (
     summarize,
     with_z_baseline,
 )
-from ldx.dependency.report import latents_and_series, measures
+from ldx.dependency.latent_use import LATENTS, other_index
+from ldx.dependency.report import OUTPUTS, latents_and_series, measures
 from ldx.errors import LdxError
+from ldx.ld.objective import step_loglik
 from ldx.nn import make_decoder
 from ldx.train import load_run
 from ldx.train.writer import read_metrics
@@ -259,13 +261,26 @@ def test_training_logs_the_probe_measure(workdir, run):
     # and 6, and the last one equals the measure recomputed from the final checkpoint.
     rows = [r for r in read_metrics(workdir) if "dependency_global" in r]
     assert [r["step"] for r in rows] == [3, 6]
+    # The mean-code baseline's last step and the swap gap (own- minus other-code log-lik. at
+    # t = 0 and T - 1, other code z[other_index(8)]) are logged beside them.
     model = run.model(use_ema=False)
     x = run.experiment.dataset.train[:8]
-    m = dependency_measures(
-        decoder_fn(model), model.encode(x)[0], x, num_points=16, rule="gauss_legendre"
-    )
+    z = model.encode(x)[0]
+    fn = decoder_fn(model)
+    m = dependency_measures(fn, z, x, num_points=16, rule="gauss_legendre")
     for name, value in summarize(m).items():
         np.testing.assert_allclose(rows[-1][name], float(value), rtol=1e-4, atol=1e-6)
+    m_mean = dependency_measures(
+        fn, z, x, num_points=16, rule="gauss_legendre", z_baseline=z.mean(0)
+    )
+    np.testing.assert_allclose(
+        rows[-1]["dependency_global_last_mean_code"], float(m_mean[:, -1, 0].mean()), atol=1e-4
+    )
+    gap = step_loglik(x, *model.decode(z, x)) - step_loglik(
+        x, *model.decode(z[other_index(8)], x)
+    )  # [8, T]
+    np.testing.assert_allclose(rows[-1]["swap_gap_first"], float(gap[:, 0].mean()), atol=1e-3)
+    np.testing.assert_allclose(rows[-1]["swap_gap_last"], float(gap[:, -1].mean()), atol=1e-3)
 
 
 def test_launch_dependency_on_generated_series(workdir, run):
@@ -276,13 +291,32 @@ def test_launch_dependency_on_generated_series(workdir, run):
     result = run_app("dependency", f"--workdir={workdir}", "--num_samples=6", "--seed=0")
     assert result.returncode == 0, result.stderr[-3000:]
     folder = os.path.join(workdir, "dependency", "model")
-    for name in ("measures.npz", "series.png", "average.png", "summary.json"):
+    for name in OUTPUTS:
         assert os.path.getsize(os.path.join(folder, name)) > 0, name
     with np.load(os.path.join(folder, "measures.npz")) as f:
         m, z, x = f["m"], f["z"], f["x"]
-        assert json.loads(str(f["info"]))["source"] == "model"
+        info = json.loads(str(f["info"]))
+        assert info["source"] == "model"
+        codes = {b: f[f"m_{b}"] for b in ("mean_code", "other_code")}
+        ll = {k: f[f"loglik_{k}"] for k in LATENTS}
+        pi = f["other_index"]
     assert m.shape == (6, 24, 25) and z.shape == (6, 8) and x.shape == (6, 24, 5)
     assert np.max(np.abs(m.sum(-1) - 1.0)) < 1e-3
+    # The code baselines: rows sum to 1 too; summary.json holds their last-step means. The
+    # swap test: log N(x_t; decode(z', x)) with z' own, another window's (pi, no fixed
+    # point) and zero codes, recomputed here; the gaps are own minus other.
+    with open(os.path.join(folder, "summary.json")) as f:
+        assert json.load(f) == info
+    np.testing.assert_array_equal(pi, other_index(6, 0))
+    for name, mb in codes.items():
+        assert mb.shape == m.shape and np.nanmax(np.abs(mb.sum(-1) - 1.0)) < 1e-3, name
+        assert info[f"{name}_global_last"] == pytest.approx(float(np.nanmean(mb[:, -1, 0])))
+    for name, zl in (("own", z), ("other", z[pi]), ("zero", np.zeros_like(z))):
+        want = step_loglik(x, *run.model().decode(zl, x))  # [N, T]
+        np.testing.assert_allclose(ll[name], want, rtol=1e-4, atol=1e-3, err_msg=name)
+    gap = ll["own"] - ll["other"]
+    assert info["swap_gap_first"] == pytest.approx(float(gap[:, 0].mean()), rel=1e-5, abs=1e-3)
+    assert info["swap_gap_last"] == pytest.approx(float(gap[:, -1].mean()), rel=1e-5, abs=1e-3)
     key = jax.random.fold_in(jax.random.key(0), 0)  # the first (only) chunk of the draw
     eps = jax.random.normal(jax.random.split(key)[1], (24, 6, 5))  # decode_sample's noise
     mean, logvar = run.model().decode(z, x)
@@ -301,6 +335,7 @@ def test_launch_dependency_flags_an_unconverged_quadrature(workdir, tmp_path):
     for points, coarse in ((1, True), (64, False)):
         out = str(tmp_path / f"s{points}")
         args = ("--num_samples=6", f"--num_points={points}", "--rule=riemann", "--seed=0")
+        args += ("--nolatent_use",)  # the zero baseline's rows are what this checks
         args += (f"--output={out}",)
         result = run_app("dependency", f"--workdir={workdir}", *args)
         assert result.returncode == 0, result.stderr[-3000:]

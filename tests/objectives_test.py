@@ -203,6 +203,7 @@ def test_psld_cs_weight(eta):
         ("cs_bound", "hard"),
         ("cs_eta", 0.0),
         ("gamma", -1.0),
+        ("swap_weight", -0.5),
     ],
 )
 def test_objective_config_rejects_bad_values(field, value):
@@ -407,6 +408,36 @@ def test_psld_metrics_match_independent_computation(
     assert float(m["vi"]) == pytest.approx(-np.mean(w_vi * ll_vi), rel=1e-5)
     assert float(m["cs"]) == pytest.approx(cs, rel=1e-5)
     assert float(m["nll"]) == pytest.approx(-ll_vi.mean(), rel=1e-5)
+
+
+def test_psld_swap_term_matches_independent_computation(model_for, decode_calls):
+    """Given swap_weight=0.5 and C = 2 of 3 windows; then the one decoder call has B + 2C rows,
+    the last C reading their batch neighbour's diffused code (roll by 1 over the first C VI
+    rows), swap = mean over C of sum_t softplus(own - other log-lik. gap) in NumPy, the loss
+    adds 0.5 swap, and vi, cs, nll equal those of swap_weight=0 (the same draws)."""
+    x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
+    base = _objective("psld", cs_batch_fraction=0.67)
+    cfg = _objective("psld", cs_batch_fraction=0.67, swap_weight=0.5)
+    _, off = _loss(base, model, x)
+    decode_calls.clear()
+    loss, m = _loss(cfg, model, x)
+    (call,) = decode_calls
+    n_cs = 2
+    assert call["z"].shape[0] == B + 2 * n_cs
+    z_vi = call["z"][:n_cs]
+    np.testing.assert_allclose(call["z"][B + n_cs :], np.roll(z_vi, 1, axis=0), atol=1e-6)
+    np.testing.assert_array_equal(call["x"][B + n_cs :], x[:n_cs])
+    steps = scipy.stats.norm.logpdf(
+        _np(call["x"]), _np(call["mean"]), np.exp(0.5 * _np(call["logvar"]))
+    ).sum(-1)  # [B + 2C, T]
+    gap = steps[:n_cs] - steps[B + n_cs :]
+    swap = np.mean(np.sum(np.logaddexp(0.0, -gap), axis=-1))  # softplus(-gap)
+    assert float(m["swap"]) == pytest.approx(swap, rel=1e-5)
+    for k in ("vi", "cs", "nll", "prior"):
+        assert float(m[k]) == pytest.approx(float(off[k]), rel=1e-5), k
+    expected = m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"] + 0.5 * m["swap"]
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert "swap" not in off
 
 
 def test_psld_marginal_floor_only_raises_cs(model_for):

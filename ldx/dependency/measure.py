@@ -93,6 +93,7 @@ def dependency_measures(
     rule: str = "riemann",
     key: jax.Array | None = None,
     chunk_size: int | None = None,
+    z_baseline: jax.Array | None = None,
 ) -> jax.Array:
     """The dependency measure of a causal decoder on B series.
 
@@ -108,6 +109,11 @@ def dependency_measures(
       key: PRNG key for `monte_carlo`.
       chunk_size: quadrature points evaluated at once (None: all S). Peak memory
         grows with chunk_size * B * (T + 1) * T * H.
+      z_baseline: where z's path starts: None (all zeros, the paper's), one latent [Z] for
+        every series (e.g. the mean code) or one per series [B, Z] (e.g. another window's
+        code). The path then runs from (z0, 0) to (z, x): each series is measured as
+        `with_z_baseline(fn, z0)` on (z - z0, x), so m[:, t, 0] credits z only with what
+        tells it from z0. x's baseline is always 0.
 
     Returns:
       m [B, T, T + 1]: m[:, t, 0] on z, m[:, t, j] on x[:, j - 1] for 1 <= j <= t,
@@ -129,30 +135,41 @@ def dependency_measures(
         raise LdxError(
             f"fn(z [Z], x [T, D]) must return h [T, H] with T={x.shape[1]}; got {h.shape}."
         )
+    z0 = jnp.zeros_like(z) if z_baseline is None else jnp.asarray(z_baseline, z.dtype)
+    if z0.shape not in (z.shape, z.shape[1:]):
+        raise LdxError(
+            f"dependency z_baseline must be [Z] or [B, Z] like z {z.shape}; got {z0.shape}."
+        )
+    z0 = jnp.broadcast_to(z0, z.shape)
     chunk = min(chunk_size or num_points, num_points)
-    return _measures(fn, z, x, key, num_points=num_points, rule=rule, chunk=chunk)
+    return _measures(fn, z, x, z0, key, num_points=num_points, rule=rule, chunk=chunk)
 
 
 @functools.partial(jax.jit, static_argnames=("fn", "num_points", "rule", "chunk"))
-def _measures(fn, z, x, key, *, num_points, rule, chunk):
+def _measures(fn, z, x, z0, key, *, num_points, rule, chunk):
     b, t = x.shape[:2]
-    h1 = jax.vmap(fn)(z, x)  # [B, T, H]
-    h0 = fn(jnp.zeros_like(z[0]), jnp.zeros_like(x[0]))  # [T, H], the baseline's h~
+
+    def shifted(z01, u1, x1):  # series b measured on (u = z - z0, x) from the baseline (0, 0)
+        return with_z_baseline(fn, z01)(u1, x1)
+
+    z = z - z0  # [B, Z], u: the zero baseline leaves z as it is
+    h1 = jax.vmap(shifted)(z0, z, x)  # [B, T, H]
+    h0 = jax.vmap(shifted)(z0, jnp.zeros_like(z), jnp.zeros_like(x))  # [B, T, H], h~
     delta = h1 - h0  # [B, T, H]
     sq = jnp.sum(jnp.square(delta), axis=-1)  # [B, T]
     u = delta / jnp.where(sq > 0, sq, 1.0)[..., None]  # [B, T, H]
 
     eye = jnp.eye(t + 1, dtype=x.dtype)  # [J, J]
 
-    def integrand(z1, x1, u1, s):
+    def integrand(z1, x1, u1, z01, s):
         # Tangent j is block j of the input: z for j = 0, x[j - 1] at time j - 1 otherwise.
         tz = eye[:, :1] * z1  # [J, Z]
         tx = eye[:, 1:, None] * x1  # [J, T, D]
-        jvp = functools.partial(jax.jvp, fn, (s * z1, s * x1))
+        jvp = functools.partial(jax.jvp, with_z_baseline(fn, z01), (s * z1, s * x1))
         _, dh = jax.vmap(lambda a, c: jvp((a, c)))(tz, tx)  # [J, T, H]
         return jnp.einsum("jth,th->tj", dh, u1)  # [T, J]
 
-    per_point = jax.vmap(jax.vmap(integrand), in_axes=(None, None, None, 0))  # over S, then B
+    per_point = jax.vmap(jax.vmap(integrand), in_axes=(None, None, None, None, 0))  # S, then B
     points, weights = quadrature(rule, num_points, key, b)  # [B, S]
     pad = -num_points % chunk  # padded points carry weight 0
     points = jnp.pad(points, ((0, 0), (0, pad)), constant_values=0.5)
@@ -162,7 +179,7 @@ def _measures(fn, z, x, key, *, num_points, rule, chunk):
 
     def body(acc, sw):
         s, w = sw  # [chunk, B]
-        vals = per_point(z, x, u, s)  # [chunk, B, T, J]
+        vals = per_point(z, x, u, z0, s)  # [chunk, B, T, J]
         return acc + jnp.einsum("cb,cbtj->btj", w, vals), None
 
     m, _ = jax.lax.scan(body, jnp.zeros((b, t, t + 1), x.dtype), (points, weights))
@@ -210,7 +227,8 @@ def with_z_baseline(fn: DecoderFn, z0: jax.Array) -> DecoderFn:
     from (z0, 0) to (z, x) instead of from all zeros. With z0 a code the decoder reads as
     one (e.g. the mean code), z is credited only for what tells its code from z0, not for
     moving the decoder out of the state it takes on a non-code such as z = 0
-    (docs/dependency_analysis.md, fifth session).
+    (docs/dependency_analysis.md, fifth session). `dependency_measures(..., z_baseline=z0)`
+    does this for you, also with one baseline per series.
     """
 
     def shifted(u: jax.Array, x: jax.Array) -> jax.Array:
@@ -274,35 +292,3 @@ def summarize(m: jax.Array) -> dict[str, jax.Array]:
         "dependency_local1_last": jnp.nanmean(loc[:, -1]),
         "dependency_completeness_error": jnp.max(completeness_error(m)),
     }
-
-
-def make_probe(
-    model_fn: Callable, params, windows: np.ndarray, num_points: int = 16
-) -> Callable[[jax.Array], dict[str, jax.Array]] | None:
-    """Training diagnostics: probe(params) -> `summarize` of a fixed batch of windows.
-
-    Each window is encoded by the model being trained (posterior mean, or PSLD's v)
-    and the measure of its decoder is taken with `num_points` Gauss-Legendre points.
-    Returns None (diagnostics off) for a model without `encode` and `decoder.hidden`.
-
-    Args:
-      model_fn: flat params [P] -> model.
-      params: example parameters [P], used only to check the model's interface.
-      windows: the probe batch. # [B, T, D]
-      num_points: S.
-    """
-    model = model_fn(params)
-    if not (hasattr(model, "encode") and hasattr(getattr(model, "decoder", None), "hidden")):
-        return None
-    x = jnp.asarray(windows)  # [B, T, D]
-
-    @jax.jit
-    def probe(flat):
-        model = model_fn(flat)
-        z = model.encode(x)[0]  # [B, Z]: posterior mean, or v for PSLD
-        m = dependency_measures(
-            decoder_fn(model), z, x, num_points=num_points, rule="gauss_legendre"
-        )
-        return summarize(m)
-
-    return probe

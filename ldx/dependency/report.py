@@ -9,6 +9,10 @@ Shapes (ldx/shapes.py): N series, T time, D features, Z latent, J = T + 1 inputs
 * source "data": N test windows, encoded by the run's encoder (the posterior mean
   for LD and its baselines, the deterministic code v for PSLD).
 
+Beside the paper's measure (all-zero baseline) it takes the measure from two code baselines
+(the mean code over the N series; for each series another one's code) and the swap test
+(ldx/dependency/latent_use.py).
+
 Ordered or shuffled windows follow the run's `config.data.shuffle_time`.
 """
 
@@ -23,6 +27,21 @@ import numpy as np
 from absl import logging
 
 from ldx.batching import batch_map, draw, make_generate_fn
+from ldx.dependency.figures import (
+    plot_average,
+    plot_latent_use,
+    plot_latent_use_series,
+    plot_series,
+)
+from ldx.dependency.latent_use import (
+    BASELINES,
+    code_baselines,
+    other_index,
+    swap_curves,
+    swap_latents,
+    swap_loglik,
+    swap_summary,
+)
 from ldx.dependency.measure import (
     RULES,
     completeness_error,
@@ -32,11 +51,17 @@ from ldx.dependency.measure import (
     local_dependency,
 )
 from ldx.errors import LdxError
-from ldx.eval.plotting import plt
 from ldx.ld.generate import generate_with_latents
 
 SOURCES = ("model", "data")
-OUTPUTS = ("measures.npz", "series.png", "average.png", "summary.json")
+OUTPUTS = (
+    "measures.npz",
+    "series.png",
+    "average.png",
+    "series_latent_use.png",
+    "latent_use.png",
+    "summary.json",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +69,22 @@ class Report:
     """Measures of N series of a run.
 
     Attributes:
-      m: the measure. # [N, T, J]
+      m: the measure, all-zero baseline (the paper's). # [N, T, J]
       z: the latents the decoder saw. # [N, Z]
       x: the series, normalised units. # [N, T, D]
       info: JSON-able description (run, source, rule, points, shuffle_time, summaries).
+      m_code: {"mean_code", "other_code"}: the measure from those z baselines. # [N, T, J]
+      loglik: the swap test, {latent: log p(x_t | z, x_<t)} (latent_use.LATENTS). # [N, T]
+      other: pi, series n's other code is z[pi[n]]. # [N]
     """
 
     m: np.ndarray
     z: np.ndarray
     x: np.ndarray
     info: dict
+    m_code: dict = dataclasses.field(default_factory=dict)
+    loglik: dict = dataclasses.field(default_factory=dict)
+    other: np.ndarray | None = None
 
 
 def latents_and_series(
@@ -118,17 +149,18 @@ def memory_estimate(
     return nodes + points + tangents + 2 * 4 * num * seq_len * j
 
 
-def _check_memory(run, num: int, num_points: int, rule: str) -> None:
+def _check_memory(run, num: int, num_points: int, rule: str, copies: int = 1) -> None:
     """LdxError, before any work, if the measure needs more memory than the machine has."""
     model = run.model()
     x = jax.ShapeDtypeStruct(run.experiment.dataset.test.shape[1:], np.float32)  # [T, D]
     z = jax.eval_shape(lambda x: model.encode(x[None])[0][0], x)  # [Z]
     h = jax.eval_shape(decoder_fn(model), z, x)  # [T, H]
-    need = memory_estimate(num, *h.shape, num_points, rule)
+    need = memory_estimate(copies * num, *h.shape, num_points, rule)
     have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     if need > have:
         raise LdxError(
-            f"the dependency measure of {num} series with num_points={num_points} ({rule}) "
+            f"the dependency measure of {num} series from {copies} baseline(s) with "
+            f"num_points={num_points} ({rule}) "
             f"needs about {_size(need)} of memory, more than this machine's {_size(have)}; "
             "use fewer points (or series)."
         )
@@ -152,13 +184,17 @@ def measures(
     batch_size: int = _BATCH,
     chunk_size: int | None = _CHUNK,
     seed: int = 0,
+    z_baseline: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J]."""
+    """The measure of the run's decoder on (z [N, Z], x [N, T, D]), batch by batch: [N, T, J].
+
+    z_baseline: z's end of the path per series [N, Z] (`dependency_measures`); None: zeros.
+    """
     if rule not in RULES:
         raise LdxError(f"dependency rule={rule!r} is not one of {RULES}.")
 
     @jax.jit
-    def fn(params, z, x, key):
+    def fn(params, z, x, z0, key):
         return dependency_measures(
             decoder_fn(run.model_fn(params)),
             z,
@@ -167,14 +203,17 @@ def measures(
             rule=rule,
             key=key,
             chunk_size=chunk_size,
+            z_baseline=z0,
         )
 
     params, key = run.params(use_ema), jax.random.key(seed)
+    z0 = np.zeros_like(z) if z_baseline is None else z_baseline
     # Chunk i's key folds in its first row, i * size.
     return batch_map(
-        lambda i, size, z, x: fn(params, z, x, jax.random.fold_in(key, i * size)),
+        lambda i, size, z, x, z0: fn(params, z, x, z0, jax.random.fold_in(key, i * size)),
         z,
         x,
+        z0,
         batch_size=batch_size,
     )
 
@@ -205,16 +244,30 @@ def measure_run(
     rule: str = "gauss_legendre",
     seed: int = 0,
     use_ema: bool = True,
+    latent_use: bool = True,
 ) -> Report:
     """Latents and series from `source`, their measures, and a summary.
+
+    latent_use: also measure from the code baselines and run the swap test (module doc);
+    False: the paper's measure alone (a third of the cost).
 
     Raises:
       LdxError: the measure would need more memory than the machine has (checked first).
     """
-    _check_memory(run, num, num_points, rule)
+    copies = len(BASELINES) if latent_use else 1
+    _check_memory(run, num, num_points, rule, copies)
     exp = run.experiment
     z, x = latents_and_series(run, source, num, seed, use_ema)
-    m = measures(run, z, x, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed)
+    n, pi = len(x), other_index(len(x), seed)
+    # The baselines as one set of 3N series: one compiled program.
+    z0 = np.concatenate(list(code_baselines(z, pi).values())[:copies])  # [3N, Z], BASELINES
+    tile = (np.concatenate([z] * copies), np.concatenate([x] * copies))
+    m_all = measures(
+        run, *tile, num_points=num_points, rule=rule, use_ema=use_ema, seed=seed, z_baseline=z0
+    )
+    m = m_all[:n]
+    m_code = {b: m_all[k * n : (k + 1) * n] for k, b in enumerate(BASELINES[1:copies], 1)}
+    loglik = swap_test(run, z, x, pi, seed, use_ema) if latent_use else {}
     c = curves(m)
     completeness = np.asarray(completeness_error(m))  # [N, T]
     info = {
@@ -235,15 +288,52 @@ def measure_run(
         "max_completeness_error": float(np.max(completeness)),
         "unconverged_fraction": float(np.mean(completeness > COMPLETENESS_TOL)),
     }
-    return Report(m=m, z=z, x=x, info=info)
+    for name, mb in m_code.items():
+        g = np.asarray(global_dependency(mb))  # [N, T]
+        info[f"{name}_global_mean"] = float(np.mean(g))
+        info[f"{name}_global_last"] = float(np.mean(g[:, -1]))
+        info[f"{name}_local1_last"] = float(np.mean(np.asarray(local_dependency(mb, 1))[:, -1]))
+        info[f"{name}_max_completeness_error"] = float(np.max(completeness_error(mb)))
+    if latent_use:
+        info.update(swap_summary(loglik))
+    return Report(
+        m=m, z=z, x=x, info=info, m_code=m_code, loglik=loglik, other=pi if latent_use else None
+    )
+
+
+def swap_test(
+    run, z: np.ndarray, x: np.ndarray, pi: np.ndarray, seed: int = 0, use_ema: bool = True
+) -> dict[str, np.ndarray]:
+    """`latent_use.swap_loglik` of the run's decoder on (z [N, Z], x [N, T, D]): {latent: [N, T]}.
+
+    Another window's code is z[pi]; the noise latents are drawn with fold_in(key(seed), 1).
+    """
+    latents = swap_latents(jax.numpy.asarray(z), pi, jax.random.fold_in(jax.random.key(seed), 1))
+    names = list(latents)
+
+    @jax.jit
+    def fn(params, x, *zs):
+        model = run.model_fn(params)
+        ll = swap_loglik(model.decode, dict(zip(names, zs)), x)
+        return tuple(ll[k] for k in names)
+
+    params = run.params(use_ema)
+    out = batch_map(
+        lambda i, size, x, *zs: fn(params, x, *zs), x, *latents.values(), batch_size=_BATCH
+    )
+    return dict(zip(names, map(np.asarray, out)))
 
 
 def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str, str]:
-    """Writes measures.npz, series.png and average.png into `folder`; returns their paths."""
+    """Writes OUTPUTS into `folder` (the latent-use figures when the report has the swap test);
+    returns their paths."""
     os.makedirs(folder, exist_ok=True)
     paths = {name: os.path.join(folder, name) for name in OUTPUTS}
+    if not report.loglik:  # the paper's measure alone: no latent-use figures
+        paths = {k: v for k, v in paths.items() if "latent_use" not in k}
     c = curves(report.m)
     tmp = paths["measures.npz"] + ".tmp.npz"
+    swap = swap_curves(report.loglik) if report.loglik else {}
     np.savez(
         tmp,
         m=report.m,
@@ -253,6 +343,10 @@ def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str,
         local_dependency=np.asarray(local_dependency(report.m, 1)),
         info=json.dumps(report.info),
         **c,
+        **{f"m_{k}": v for k, v in report.m_code.items()},
+        **{f"loglik_{k}": v for k, v in report.loglik.items()},
+        **({} if report.other is None else {"other_index": report.other}),
+        **{f"curve_{k}": v for k, v in swap.items()},
     )
     os.replace(tmp, paths["measures.npz"])
     title = (
@@ -263,62 +357,14 @@ def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str,
     i = min(series_index, len(report.m) - 1)
     plot_series(report.m[i], report.x[i], paths["series.png"], title)
     plot_average(c, len(report.m), paths["average.png"], title)
+    if report.loglik:
+        glob = {"zero": np.asarray(global_dependency(report.m))}
+        glob.update({k: np.asarray(global_dependency(v)) for k, v in report.m_code.items()})
+        series_ll = {k: np.asarray(v)[i] for k, v in report.loglik.items()}
+        plot_latent_use_series(
+            {k: v[i] for k, v in glob.items()}, series_ll, paths["series_latent_use.png"], title
+        )
+        plot_latent_use(glob, swap, len(report.m), paths["latent_use.png"], title)
     with open(paths["summary.json"], "w") as f:
         json.dump(report.info, f, indent=2)
     return paths
-
-
-def plot_series(m: np.ndarray, x: np.ndarray, path: str, title: str = "", features: int = 3):
-    """One series (top) and its global and first-order local dependency per step (bars).
-
-    Args:
-      m: the measure of the series. # [T, J]
-      x: the series. # [T, D]
-      path: output PNG.
-      title: figure title.
-      features: features drawn.
-    """
-    t = np.arange(len(m))
-    glob, loc = m[:, 0], np.concatenate([[np.nan], np.diagonal(m, 0)[1:]])  # [T], [T]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
-    top.plot(t, x[:, :features])
-    top.set_ylabel("x_t")
-    bottom.bar(t - 0.2, glob, 0.4, label="global  m[t, 0] (on z)")
-    bottom.bar(t + 0.2, loc, 0.4, label="local-1  m[t, t] (on x[t-1])")
-    bottom.axhline(0.0, color="k", lw=0.5)
-    bottom.set_xlabel("t")
-    bottom.set_ylabel("dependency")
-    bottom.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_average(c: dict[str, np.ndarray], num: int, path: str, title: str = ""):
-    """Mean global and local-1/2 dependency over t with 3-sigma bands (3 standard errors).
-
-    Args:
-      c: `curves` of the measures.
-      num: N, the number of series averaged.
-      path: output PNG.
-      title: figure title.
-    """
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    t = np.arange(len(c["global_mean"]))
-    for name, label in (
-        ("global", "global (on z)"),
-        ("local1", "local-1 (on x[t-1])"),
-        ("local2", "local-2 (on x[t-2])"),
-    ):
-        mean, sem = c[f"{name}_mean"], c[f"{name}_sem"]
-        ax.plot(t, mean, marker=".", label=label)
-        ax.fill_between(t, mean - 3 * sem, mean + 3 * sem, alpha=0.25)
-    ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlabel("t")
-    ax.set_ylabel(f"mean over {num} series")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -40,6 +40,17 @@ estimated on the first C = cs_batch_fraction * B windows of the (randomly drawn)
 batch, the same expected loss as giving every window both passes (fraction 1,
 the paper's estimator) with more variance. The default 0.25 makes a PSLD step
 cost about an LD step; docs/dependency_analysis.md compares it with 1.0.
+
+`swap_weight` > 0 (default 0, off; an experiment, docs/dependency_analysis.md) adds a
+per-step contrast between a window's code and another window's: the same C windows are also
+decoded from the diffused code of their neighbour in the (random) batch, z_other = roll(z_vi,
+1) over the first C rows, and
+
+    L_swap = E_window [ sum_t softplus( -(log p(x_t | z_vi, x_<t) - log p(x_t | z_other, x_<t)) ) ]
+
+rewards every step for predicting x_t better from its own code than from another code, the
+swap test of ldx/dependency/latent_use.py as a loss. It saturates once a step's gap is a few
+nats, so steps that already use z are left alone.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ class ObjectiveConfig:
     cs_floor: float = 0.0
     cs_batch_fraction: float = 0.25
     input_noise: float = 0.0
+    swap_weight: float = 0.0
 
     def __post_init__(self):
         check_config(
@@ -102,6 +114,7 @@ class ObjectiveConfig:
                 ("cs_window", self.cs_window >= 0, ">= 0"),
                 ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
                 ("input_noise", self.input_noise >= 0, ">= 0"),
+                ("swap_weight", self.swap_weight >= 0, ">= 0"),
             ),
         )
 
@@ -222,7 +235,12 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     eps = jax.random.normal(k_eps, (batch + n_cs,) + v.shape[1:], v.dtype)
     z = jnp.sqrt(abar) * jnp.concatenate([v, v[:n_cs]]) + jnp.sqrt(1.0 - abar) * eps
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
-    ll_steps = step_loglik(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C, T]
+    if cfg.swap_weight:  # C more rows: the first C windows read their neighbour's code
+        z = jnp.concatenate([z, jnp.roll(z[:n_cs], 1, axis=0)])
+        x2 = jnp.concatenate([x2, x[:n_cs]])
+    ll_steps = step_loglik(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C (+ C), T]
+    ll_other = ll_steps[batch + n_cs :]  # [C, T] with swap_weight, else empty
+    ll_steps = ll_steps[: batch + n_cs]
     ll = ll_steps.sum(axis=-1)
     ll_vi, ll_cs = ll[:batch], ll[batch:]
     vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()
@@ -235,9 +253,14 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
         ll_cs = jnp.maximum(ll_cs, cfg.cs_floor * x.shape[1] * x.shape[2])
     cs = (psld_cs_weight(cfg, schedule, i_cs) * ll_cs).mean()
     loss = vi + cfg.cs_weight * cs
+    metrics = {"vi": vi, "cs": cs, "prior": prior, "nll": -ll_vi.mean()}
+    if cfg.swap_weight:
+        gap = ll_steps[:n_cs] - ll_other  # [C, T]
+        metrics["swap"] = swap = jax.nn.softplus(-gap).sum(axis=-1).mean()
+        loss = loss + cfg.swap_weight * swap
     if stage == "joint":
         loss = loss + cfg.prior_weight * prior
-    return loss, {"vi": vi, "cs": cs, "prior": prior, "nll": -ll_vi.mean()}
+    return loss, metrics
 
 
 def make_loss_fn(cfg: ObjectiveConfig, schedule: Schedule, num_steps: int):
