@@ -24,7 +24,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ldx import compilation_cache
+from ldx import compilation_cache, progress
 from ldx.errors import ConfigError, LdxError, Preempted
 from ldx.eval.report import write_json
 from ldx.train import checkpoint
@@ -52,7 +52,8 @@ def _one_line(message: str) -> str:
 
 
 def say(app_name: str, message: str) -> None:
-    """One progress or summary line of a launch app, on stdout, flushed at once."""
+    """One summary line of a launch app (what it did, what it wrote), on stdout, flushed at
+    once; the phases of work announce themselves on stderr (`ldx.progress`)."""
     print(f"{app_name}: {message}", flush=True)
 
 
@@ -365,6 +366,7 @@ def run(main, reads_run: bool = False) -> None:
     @functools.wraps(main)
     def wrapped(argv):
         _quiet_logs()
+        progress.enable(os.path.splitext(os.path.basename(argv[0]))[0])
         compilation_cache.enable()
         try:
             return main(argv)

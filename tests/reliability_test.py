@@ -278,7 +278,7 @@ def test_sample_into_an_unwritable_place_fails_before_sampling(finished, tmp_pat
         prefix=prefix,
     )
     _refused(result, message)
-    assert "drawing" not in result.stdout
+    assert "drawing" not in result.stderr
     assert _snapshot(tmp_path) == before
 
 

@@ -176,6 +176,7 @@ def measures(
         z,
         x,
         batch_size=batch_size,
+        progress=f"dependency measure of {len(z)} series ({num_points} {rule} points)",
     )
 
 
