@@ -12,7 +12,6 @@ Training's mesh spans every process; see ldx/train/parallel.py.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 
 import jax
@@ -82,7 +81,7 @@ def batch_map(
     size = chunk_size(num, batch_size, mesh.shape["data"])
     outs = []
     starts = range(0, num, size)
-    with phase(progress, len(starts), "batch") if progress else contextlib.nullcontext() as bar:
+    with phase(progress or "", len(starts), "batch", show=progress is not None) as bar:
         for index, start in enumerate(starts):
             keep = min(size, num - start)
             chunks = [
@@ -91,8 +90,7 @@ def batch_map(
             ]
             out = jax.device_get(fn(index, size, *chunks))
             outs.append(jax.tree.map(lambda x: np.asarray(x)[:keep], out))
-            if bar is not None:
-                bar.update()
+            bar.update()
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
 

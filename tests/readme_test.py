@@ -25,6 +25,7 @@ import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from ldx.data.sources import data_dir_default
@@ -35,7 +36,8 @@ _TINY_LDIDP = "--num=8 --seeds=1"
 
 # README command -> (the workdir `W` stands for, flags appended), in README order. Workdirs:
 # "ld" is the one the README's main command trains, "ldidp" the one its spiral command trains,
-# "new" a fresh folder. "/tmp/smoke" is "ld" again (its rerun: "already finished").
+# "ldidp_<x>" its other LDIDP runs, "new" a fresh folder. "/tmp/smoke" is "ld" again (its
+# rerun: "already finished").
 RUN = {
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && python -m "
     "launch.train --config=configs/default.py --workdir=workdirs/default": ("ld", ""),
@@ -56,9 +58,9 @@ RUN = {
     ),
     "python -m launch.reproduce --grid=smoke --output=/tmp/grid": ("new", ""),
     "python -m launch.train --config=configs/ldidp_spiral.py --workdir=W": ("ldidp", ""),
-    "python -m launch.train --config=configs/ldidp_spikes.py --workdir=W": ("new", ""),
+    "python -m launch.train --config=configs/ldidp_spikes.py --workdir=W": ("ldidp_spikes", ""),
     "LDX_DATA_DIR=../shared/data python -m launch.train --config=configs/ldidp_mc_maze.py "
-    "--workdir=W": ("new", ""),
+    "--workdir=W": ("ldidp_mc_maze", ""),
     "python -m launch.sample --workdir=W --num_samples=500 --output=W/s.npz": ("ldidp", ""),
     "python -m launch.evaluate --workdir=W --num_windows=500": ("ldidp", ""),
     "python -m benchmarks.ldidp_sampling --workdir=W": (
@@ -208,8 +210,8 @@ def _jobs(command: str, body: str, workdir: str, tmp: str) -> list[dict]:
         arg = _SIZES.get(arg, arg)
         arg = re.sub(r"^(--config=configs/\w+\.py)$", r"\1:smoke", arg)
         arg = re.sub(r"^--workdir=.*$", f"--workdir={workdir}", arg)
-        arg = re.sub(r"^(\[?--output=)W/", rf"\g<1>{workdir}/", arg)
         arg = re.sub(r"^(\[?--output=)(DIR|/tmp/)", rf"\g<1>{tmp}/out_", arg)
+        arg = re.sub(r"^(\[?--output=)W/", rf"\g<1>{workdir}/", arg)
         args.append(arg)
     plain = [a for a in args if not a.startswith("[")]
     jobs = [{"module": words[2], "args": plain, "env": env}]
@@ -257,9 +259,9 @@ def _child(job: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory) -> dict[str, list[tuple[int, str, str]]]:
+def ran(tmp_path_factory) -> dict:
     """{README command: [(exit status, stdout, stderr) of each of its jobs]}, every command
-    of RUN run in README order by one `_serve` process."""
+    of RUN run in README order by one `_serve` process, and "workdirs": their parent folder."""
     tmp = str(tmp_path_factory.mktemp("readme"))
     env = dict(os.environ, LDX_COMPILATION_CACHE=CACHE_DIR or "", JAX_PLATFORMS="cpu")
     server = subprocess.Popen(
@@ -270,14 +272,28 @@ def ran(tmp_path_factory) -> dict[str, list[tuple[int, str, str]]]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    workdirs, out, n = {"ld": f"{tmp}/ld", "ldidp": f"{tmp}/ldidp"}, {}, 0
+    out, n = {"workdirs": tmp}, 0
+    # Beyond the README: launch.evaluate on its other two LDIDP runs (`LDIDP`'s checks).
+    extra = [
+        (
+            f"evaluate {name}",
+            {
+                "module": "launch.evaluate",
+                "args": [f"--workdir={tmp}/{name}", "--num_windows=8"],
+                "env": {"LDX_DATA_DIR": _DATA},
+            },
+        )
+        for name in ("ldidp_spikes", "ldidp_mc_maze")
+    ]
     try:
-        for command, body in _readme():
-            if command not in RUN:
+        for command, body in [*_readme(), *extra]:
+            if command not in RUN and isinstance(body, str):
                 continue
             n += 1
-            workdir = workdirs.get(RUN[command][0], f"{tmp}/new{n}")
-            for job in _jobs(command, body, workdir, tmp):
+            where = RUN.get(command, ("",))[0]
+            workdir = f"{tmp}/{where}" if where != "new" else f"{tmp}/new{n}"
+            jobs = [body] if isinstance(body, dict) else _jobs(command, body, workdir, tmp)
+            for job in jobs:
                 job.update(out=f"{tmp}/{n}.out", err=f"{tmp}/{n}.err")
                 server.stdin.write(json.dumps(job) + "\n")
                 server.stdin.flush()
@@ -291,9 +307,50 @@ def ran(tmp_path_factory) -> dict[str, list[tuple[int, str, str]]]:
 
 
 def test_readme_commands_run(ran):
-    failed = {c: err[-1500:] for c, jobs in ran.items() for status, _, err in jobs if status != 0}
+    failed = {
+        c: err[-1500:]
+        for c, jobs in ran.items()
+        if c != "workdirs"
+        for status, _, err in jobs
+        if status != 0
+    }
     assert not failed, json.dumps(failed, indent=1)
-    assert set(ran) == set(RUN)
+    assert set(RUN) <= set(ran)
+
+
+LDIDP = {  # workdir -> (T, D) of its smoke data, the numbers launch.evaluate must write
+    "ldidp": ((50, 2), ("latent_corr", "latent_mse", "latent_corr_within", "latent_first_ratio")),
+    "ldidp_spikes": ((50, 40), ("latent_corr", "rate_corr", "rate_mae")),
+    "ldidp_mc_maze": ((140, 142), ("co_bps", "baseline_co_bps", "vel_r2", "baseline_vel_r2")),
+}
+
+
+@pytest.mark.parametrize("name", list(LDIDP))
+def test_ldidp_runs_sample_and_evaluate(ran, name):
+    # Given the README's LDIDP runs (spirals, spikes, MC_Maze; smoke-sized) and launch.evaluate
+    # on each; then the samples have the data's shape (non-negative integer counts for spike
+    # data), and eval/ holds finite numbers, the report, its figure and the scored windows.
+    (shape, keys), workdir = LDIDP[name], os.path.join(ran["workdirs"], name)
+    out = os.path.join(workdir, "s.npz" if name == "ldidp" else "samples.npz")
+    with np.load(out) as f:
+        samples = f["samples"]
+    assert samples.shape == (4 if name == "ldidp" else 6, *shape), samples.shape
+    assert np.isfinite(samples).all()
+    if name != "ldidp":
+        assert samples.min() >= 0
+        np.testing.assert_array_equal(samples, np.round(samples))
+    with open(os.path.join(workdir, "eval", "metrics.json")) as f:
+        numbers = json.load(f)
+    assert numbers["method"] == "ldidp" and numbers["train_steps"] == 4
+    for key in ("test_elbo", "mmd", "mmd_real", *keys):
+        assert np.isfinite(numbers[key]), key
+    assert numbers["mmd"] >= 0
+    figure = "latents.png" if name == "ldidp" else "raster.png"
+    assert os.path.getsize(os.path.join(workdir, "eval", figure)) > 1000
+    with open(os.path.join(workdir, "eval", "report.md")) as f:
+        assert f"({figure})" in f.read()
+    with np.load(os.path.join(workdir, "eval", "samples.npz")) as f:
+        assert f["samples"].shape == (8, *shape)
 
 
 def test_every_phase_announces_itself(ran):
