@@ -102,7 +102,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 1000  # Steps between checkpoints (and one at the end).
     config.train.keep_checkpoints = 3  # Newest checkpoints kept; >= 2 to survive a corrupt one.
     config.train.max_bad_steps = 20  # Stop after this many consecutive non-finite steps.
-    config.train.progress_bar = True  # A tqdm bar with loss and steps/s.
+    config.train.progress_bar = True  # On a terminal, a tqdm bar: loss, steps/s, ETA.
     config.train.sample_after = True  # Write samples.npz and samples.png when training ends.
     # Log the mean global and first-order local dependency (ldx/dependency/measure.py), the global
     # one from the mean code and the swap gap (ldx/dependency/latent_use.py) of the first

@@ -24,7 +24,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ldx import compilation_cache
+from ldx import compilation_cache, progress
 from ldx.errors import ConfigError, LdxError, Preempted
 from ldx.eval.report import write_json
 from ldx.train import checkpoint
@@ -52,7 +52,8 @@ def _one_line(message: str) -> str:
 
 
 def say(app_name: str, message: str) -> None:
-    """One progress or summary line of a launch app, on stdout, flushed at once."""
+    """One summary line of a launch app (what it did, what it wrote), on stdout, flushed at
+    once; the phases of work announce themselves on stderr (`ldx.progress`)."""
     print(f"{app_name}: {message}", flush=True)
 
 
@@ -65,16 +66,65 @@ class _NoTracebacks(std_logging.Filter):
         return True
 
 
+class _HoldOrbaxErrors(std_logging.Filter):
+    """Holds Orbax's ERROR records back until the app ends: a failed checkpoint write (a full
+    disk) makes its threads log several while the main thread turns the failure into the one
+    `error:` line, which then replaces them; an app that ends otherwise shows them at its end."""
+
+    def __init__(self):
+        super().__init__()
+        self.held: list[std_logging.LogRecord] = []
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        if getattr(record, "released", False) or record.levelno < std_logging.ERROR:
+            return True
+        if f"{os.sep}orbax{os.sep}" not in record.pathname:
+            return True
+        self.held.append(record)
+        return False
+
+    def release(self) -> None:
+        for record in self.held:
+            record.released = True
+            logging.get_absl_handler().handle(record)
+        self.held.clear()
+
+
+_held = _HoldOrbaxErrors()
+
+
+def _quiet_unraisable(unraisable) -> None:
+    """sys.unraisablehook without TensorStore's "Event loop is closed": after a failed write
+    its threads complete futures of Orbax's event loop, already closed (nothing is lost)."""
+    if unraisable.exc_type is RuntimeError and str(unraisable.exc_value) == "Event loop is closed":
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _quiet_logs() -> None:
     """absl (and through it JAX, Orbax) at WARNING, without tracebacks, unless the user asked
-    for a verbosity."""
+    for a verbosity; Orbax's errors held back (`_HoldOrbaxErrors`)."""
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
         logging.get_absl_handler().addFilter(_NoTracebacks())
+        logging.get_absl_handler().addFilter(_held)
+        sys.unraisablehook = _quiet_unraisable
 
 
 def _fail(message: str, status: int = 1, prefix: str = "error"):
+    """Prints `prefix: message` as the app's last line and exits with `status`.
+
+    An error (status 1) ends the process at once (os._exit): after a failed checkpoint write
+    Orbax's and TensorStore's threads are still unwinding and could print after the line
+    during the interpreter's shutdown. Nothing at exit needs to run then: the workdir lock is
+    the kernel's, files are closed. A preempted run (143) exits normally, its save complete.
+    """
+    _held.held.clear()
     print(f"{prefix}: {_one_line(message)}", file=sys.stderr)
+    if status == 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
     sys.exit(status)
 
 
@@ -316,6 +366,7 @@ def run(main, reads_run: bool = False) -> None:
     @functools.wraps(main)
     def wrapped(argv):
         _quiet_logs()
+        progress.enable(os.path.splitext(os.path.basename(argv[0]))[0])
         compilation_cache.enable()
         try:
             return main(argv)
@@ -327,6 +378,8 @@ def run(main, reads_run: bool = False) -> None:
         except Preempted as e:
             logging.warning("%s", e)
             _fail(str(e), Preempted.exit_code, prefix="preempted")
+        finally:
+            _held.release()  # after a `_fail`, none: its line said what went wrong
 
     global _reads_run
     _reads_run = reads_run  # an app reading a trained run takes --config.sample.* overrides

@@ -90,6 +90,7 @@ def main(argv):
         save_report(report, folder)
         common.write_settings(os.path.join(folder, "settings.json"), run, seed, config, overrides)
     print(json.dumps(report.info))
+    common.say("dependency", f"wrote {', '.join(OUTPUTS)} and settings.json into {folder}")
     if report.info["unconverged_fraction"] > 0:
         logging.warning(
             "%.2g%% of the (series, t) measures miss completeness by more than %g (max %.3g): "

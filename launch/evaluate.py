@@ -157,9 +157,7 @@ def _published(out: str, seed: int) -> None:
 
 def _write_published(run, cfg: published.PublishedConfig, out: str, used: tuple) -> None:
     tmp = _fresh(out, run, cfg.seed, used)
-    results, fake = published.evaluate_run(
-        run, cfg, progress=lambda what: common.say("evaluate", f"{what} ...")
-    )
+    results, fake = published.evaluate_run(run, cfg)
     scaler = run.experiment.dataset.scaler
     np.savez(
         os.path.join(tmp, "samples.npz"),

@@ -51,10 +51,9 @@ def main(argv):
     run = load_run(_WORKDIR.value, build_experiment(config))
     draw = run.experiment.draw
     num = _NUM.value or draw.num_samples
-    common.say("sample", f"drawing {num} series (seed {seed}) ...")
     save_samples(run, num, output, seed, draw.use_ema, batch_size=draw.batch_size)
     common.write_settings(stem + ".json", run, seed, config, overrides, num_samples=num)
-    common.say("sample", f"wrote {output}, {stem}.png and {stem}.json")
+    common.say("sample", f"wrote {num} series (seed {seed}): {output}, {stem}.png, {stem}.json")
 
 
 if __name__ == "__main__":

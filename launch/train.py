@@ -83,9 +83,6 @@ def main(argv):
         run = finished_run(workdir, exp, allow=("sample",) if _RESAMPLE.value else ())
     outputs = [os.path.join(workdir, name) for name in ("samples.npz", "samples.png")]
     if run is None:
-        what = "/".join(str(v) for v in exp.describe().values())
-        if primary:
-            common.say("train", f"{what}, {exp.train.num_steps} steps, workdir {workdir}")
         state = train(exp, workdir)
         if primary:
             common.say("train", f"finished at step {int(state.step)}: checkpoints, metrics.jsonl")
@@ -106,7 +103,6 @@ def main(argv):
         if primary:
             common.say("train", f"already finished at step {step}; sampling only")
     if primary:
-        common.say("train", f"drawing {exp.draw.num_samples} samples ...")
         with lock.hold(workdir, "launch.train (sampling)"):
             save_samples(
                 run,
@@ -118,7 +114,7 @@ def main(argv):
             )
             if _RESAMPLE.value:
                 checkpoint.write_config(workdir, exp.spec)  # config.json says how they were drawn
-        common.say("train", f"wrote {outputs[0]} and samples.png")
+        common.say("train", f"wrote {exp.draw.num_samples} samples: {outputs[0]} and {outputs[1]}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ldx.progress import phase
+
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
     """A 1-D mesh with axis `data` over `devices` (default: all devices of all processes)."""
@@ -47,6 +49,7 @@ def batch_map(
     num: int | None = None,
     batch_size: int,
     mesh: jax.sharding.Mesh | None = None,
+    progress: str | None = None,
 ):
     """fn over fixed-size chunks of a set; the per-row outputs concatenated (NumPy).
 
@@ -61,6 +64,7 @@ def batch_map(
       num: N when no arrays are given.
       batch_size: rows per chunk at most (before rounding up to the device count).
       mesh: a 1-D `data` mesh; default this process's local devices.
+      progress: what the work is, to show it as a phase counted in chunks (`ldx.progress`).
 
     Returns:
       the outputs of fn for all N rows, each [N, ...].
@@ -76,13 +80,17 @@ def batch_map(
     batched = shardings(mesh)[1]
     size = chunk_size(num, batch_size, mesh.shape["data"])
     outs = []
-    for index, start in enumerate(range(0, num, size)):
-        keep = min(size, num - start)
-        chunks = [
-            jax.device_put(_pad(np.asarray(a[start : start + size]), size), batched) for a in arrays
-        ]
-        out = jax.device_get(fn(index, size, *chunks))
-        outs.append(jax.tree.map(lambda x: np.asarray(x)[:keep], out))
+    starts = range(0, num, size)
+    with phase(progress or "", len(starts), "batch", show=progress is not None) as bar:
+        for index, start in enumerate(starts):
+            keep = min(size, num - start)
+            chunks = [
+                jax.device_put(_pad(np.asarray(a[start : start + size]), size), batched)
+                for a in arrays
+            ]
+            out = jax.device_get(fn(index, size, *chunks))
+            outs.append(jax.tree.map(lambda x: np.asarray(x)[:keep], out))
+            bar.update()
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
 
@@ -135,4 +143,5 @@ def draw(generate_fn, params, key, num: int, batch_size: int):
         lambda c, size: generate_fn(params, jax.random.fold_in(key, c), size),
         num=num,
         batch_size=batch_size,
+        progress=f"drawing {num} series",
     )

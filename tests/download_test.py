@@ -209,7 +209,8 @@ def test_launch_data_downloads_lists_and_refuses(tmp_path, mirror, closed_port_u
     target = str(tmp_path / "data")
     ok = _launch("--name=etth1", LDX_DATA_DIR=target, LDX_DATA_MIRROR=mirror)
     assert ok.returncode == 0, ok.stderr
-    assert f"-> {target}/etth1/ETTh1.csv" in ok.stdout and ok.stderr == ""
+    assert f"-> {target}/etth1/ETTh1.csv" in ok.stdout
+    assert ok.stderr == f"data: downloading {mirror}/etth1/ETTh1.csv ...\n"  # its phase line
     listing = _launch(LDX_DATA_DIR=target)
     assert listing.returncode == 0, listing.stderr
     assert f"etth1/ETTh1.csv: ok at {target}/etth1/ETTh1.csv" in listing.stdout

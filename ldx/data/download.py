@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import Callable
 
 from ldx.errors import DataError
+from ldx.progress import phase
 
 MIRROR_ENV = "LDX_DATA_MIRROR"
 _CHUNK = 1 << 20
@@ -203,10 +204,14 @@ def _fetch_verified(url: str, dest: str, sha256: str, timeout: float) -> int:
         digest, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as r:
-                while block := r.read(_CHUNK):
-                    out.write(block)
-                    digest.update(block)
-                    size += len(block)
+                length = r.headers.get("Content-Length") if hasattr(r, "headers") else None
+                total = int(length) if length and length.isdigit() else None
+                with phase(f"downloading {url}", total, "B") as bar:
+                    while block := r.read(_CHUNK):
+                        out.write(block)
+                        digest.update(block)
+                        size += len(block)
+                        bar.update(len(block))
         except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError.
             raise DataError(
                 f"cannot download {url} ({_reason(e)}); download it by hand and put it at {dest}"

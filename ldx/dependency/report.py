@@ -215,6 +215,7 @@ def measures(
         x,
         z0,
         batch_size=batch_size,
+        progress=f"dependency measure of {len(z)} series ({num_points} {rule} points)",
     )
 
 

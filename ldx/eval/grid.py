@@ -28,6 +28,7 @@ from ldx.errors import ConfigError, NonFiniteError, NonFiniteSamples
 from ldx.eval.report import grid_tables, write_json
 from ldx.eval.scores import EvalConfig, describe, evaluate_run
 from ldx.experiment import build_experiment
+from ldx.progress import phase
 from ldx.train import run_from_state, train
 from ldx.train.checkpoint import config_diff
 
@@ -167,6 +168,14 @@ def run_cell(cell: Cell, output: str, eval_cfg: EvalConfig) -> dict:
     return {"cell": cell.name, "status": "ok", **result, **timing}
 
 
+def _duration(seconds: float) -> str:
+    """3 h 05 min, 12 min, 40 s."""
+    minutes = round(seconds / 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min" if minutes else f"{round(seconds)} s"
+
+
 def run_grid(
     grid: Grid,
     output: str,
@@ -188,14 +197,24 @@ def run_grid(
     """
     _check_spec(output, grid)
     os.makedirs(os.path.join(output, "cells"), exist_ok=True)
-    for cell in grid.cells if cells is None else cells:
+    todo = list(grid.cells if cells is None else cells)
+    spent, ran = 0.0, 0  # seconds the cells run here took, and how many: the ETA
+    for k, cell in enumerate(todo, 1):
         path = os.path.join(output, "cells", cell.name + ".json")
         if os.path.exists(path):
             logging.info("Skipping finished cell %s", cell.name)
             if on_cell:
                 on_cell(cell, "skipped")
             continue
-        write_json(path, run_cell(cell, output, grid.eval))
+        left = sum(
+            not os.path.exists(os.path.join(output, "cells", c.name + ".json")) for c in todo
+        )
+        eta = f", ETA {_duration(spent / ran * left)} for the {left} left" if ran else ""
+        t0 = time.perf_counter()
+        with phase(f"cell {k}/{len(todo)} {cell.name} (train and score{eta})"):
+            result = run_cell(cell, output, grid.eval)
+        spent, ran = spent + time.perf_counter() - t0, ran + 1
+        write_json(path, result)
         write_summary(output, grid, command)
         if on_cell:
             on_cell(cell, "done")

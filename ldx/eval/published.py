@@ -35,6 +35,7 @@ from ldx.data.pipeline import load_raw
 from ldx.errors import ConfigError
 from ldx.eval.samples import check_finite
 from ldx.eval.scores import describe, generate_windows
+from ldx.progress import phase
 
 PROTOCOLS = ("heldout", "diffusion_ts")
 
@@ -113,51 +114,65 @@ def correlational_subsets(real, fake, subsets: int, seed: int) -> list[float]:
     ]
 
 
-def score(real: np.ndarray, fake: np.ndarray, cfg: PublishedConfig, progress=None) -> dict:
-    """Every metric of the published protocol for one pair of sets (same N).
+def score(real: np.ndarray, fake: np.ndarray, cfg: PublishedConfig) -> dict:
+    """Every metric of the published protocol for one pair of sets (same N), each a phase.
 
     Args:
       real: every real window, published scale. # [N, T, D]
       fake: as many generated windows, published scale. # [N, T, D]
       cfg: protocol settings.
-      progress: optional callable(name) told before each metric starts.
 
     Returns:
       {metric: {mean, interval, values}}.
     """
-    tell = progress or (lambda name: None)
     kd, kp, kc = jax.random.split(jax.random.key(cfg.seed), 3)
-    out = {}
-    tell("discriminative")
-    out["discriminative"] = summary(
-        metrics.discriminative_score(
-            real, fake, kd, iterations=cfg.disc_iterations, repeats=cfg.repeats
-        ).values
-    )
-    tell("predictive")
-    out["predictive"] = summary(
-        metrics.predictive_score(
-            real, fake, kp, iterations=cfg.pred_iterations, repeats=cfg.repeats
-        ).values
-    )
-    tell("correlational")
-    out["correlational"] = summary(correlational_subsets(real, fake, cfg.corr_subsets, cfg.seed))
+    r = cfg.repeats
+    metrics_of = {
+        "discriminative": (
+            f"{r} repeats x {cfg.disc_iterations} steps",
+            lambda: (
+                metrics.discriminative_score(
+                    real, fake, kd, iterations=cfg.disc_iterations, repeats=r
+                ).values
+            ),
+        ),
+        "predictive": (
+            f"{r} repeats x {cfg.pred_iterations} steps",
+            lambda: (
+                metrics.predictive_score(
+                    real, fake, kp, iterations=cfg.pred_iterations, repeats=r
+                ).values
+            ),
+        ),
+        "correlational": (
+            f"{cfg.corr_subsets} subsets",
+            lambda: correlational_subsets(real, fake, cfg.corr_subsets, cfg.seed),
+        ),
+    }
     if cfg.context_fid:
-        tell("context_fid")
-        out["context_fid"] = summary(
-            metrics.context_fid(
-                real, fake, kc, repeats=cfg.repeats, iterations=cfg.fid_iterations or None
-            ).values
+        metrics_of["context_fid"] = (
+            f"{r} repeats of TS2Vec",
+            lambda: (
+                metrics.context_fid(
+                    real, fake, kc, repeats=r, iterations=cfg.fid_iterations or None
+                ).values
+            ),
         )
+    out = {}
+    for i, (name, (size, fn)) in enumerate(metrics_of.items(), 1):
+        with phase(f"model: metric {i}/{len(metrics_of)} {name} ({len(real)} windows, {size})"):
+            out[name] = summary(fn())
     return out
 
 
 def floor(real: np.ndarray, cfg: PublishedConfig) -> dict:
     """The paper's "Original" row: the predictive score trained and tested on the real windows."""
     kp = jax.random.split(jax.random.key(cfg.seed), 3)[1]
-    values = metrics.predictive_score(
-        real, real, kp, iterations=cfg.pred_iterations, repeats=cfg.repeats
-    ).values
+    what = f"original: predictive on real windows ({cfg.repeats} x {cfg.pred_iterations} steps)"
+    with phase(what):
+        values = metrics.predictive_score(
+            real, real, kp, iterations=cfg.pred_iterations, repeats=cfg.repeats
+        ).values
     return {"predictive": summary(values)}
 
 
@@ -170,7 +185,7 @@ def reference(data_cfg: DataConfig, cfg: PublishedConfig) -> tuple[np.ndarray, M
     return real, scaler
 
 
-def evaluate_run(run, cfg: PublishedConfig, progress=None) -> tuple[dict, np.ndarray]:
+def evaluate_run(run, cfg: PublishedConfig) -> tuple[dict, np.ndarray]:
     """Scores a trained LD/PSLD run under the published protocol.
 
     Draws as many windows as the reference set holds (every window, or cfg.num_windows) from
@@ -180,10 +195,8 @@ def evaluate_run(run, cfg: PublishedConfig, progress=None) -> tuple[dict, np.nda
     Returns:
       (results, generated windows in the run's normalised units [N, T, D]).
     """
-    tell = progress or (lambda name: None)
     data_cfg = run.experiment.data
     real, scaler = reference(data_cfg, cfg)
-    tell(f"drawing {len(real)} windows")
     fake = generate_windows(run, len(real), cfg.seed)
     check_finite(fake, f"{run.workdir}: the model", "nothing to evaluate")
     fake_pub = scaler.transform(run.experiment.dataset.scaler.inverse_transform(fake))
@@ -193,9 +206,8 @@ def evaluate_run(run, cfg: PublishedConfig, progress=None) -> tuple[dict, np.nda
         "scale": "published: Sines as generated, real data min-max over the whole series",
         "eval": dataclasses.asdict(cfg),
         "num_windows": len(real),
-        "model": score(real, fake_pub, cfg, tell),
+        "model": score(real, fake_pub, cfg),
     }
-    tell("original (real-vs-real predictive)")
     results["floor"] = floor(real, cfg)
     return results, fake
 

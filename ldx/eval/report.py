@@ -15,6 +15,7 @@ import numpy as np
 
 from ldx.eval.embedding import pca, tsne
 from ldx.eval.scores import METRICS
+from ldx.progress import phase
 
 METHOD_LABELS = {
     "ld": "LD",
@@ -98,14 +99,15 @@ def write_figures(real: np.ndarray, fake: np.ndarray, folder: str, seed: int = 0
     """
     from ldx.eval.plotting import plot_samples
 
-    plot_samples(real, fake, os.path.join(folder, "samples.png"))
-    rng = np.random.default_rng(seed)
     k = min(500, len(real), len(fake))
-    r = real[rng.choice(len(real), k, replace=False)].mean(-1)  # [k, T]
-    f = fake[rng.choice(len(fake), k, replace=False)].mean(-1)  # [k, T]
-    _scatter(*pca(r, f), os.path.join(folder, "pca.png"), "PCA of window means")
-    y = tsne(np.concatenate([r, f]), seed=seed, perplexity=min(30.0, (2 * k - 2) / 3))
-    _scatter(y[:k], y[k:], os.path.join(folder, "tsne.png"), "t-SNE of window means")
+    with phase(f"figures: samples.png, pca.png, tsne.png ({2 * k} windows embedded)"):
+        plot_samples(real, fake, os.path.join(folder, "samples.png"))
+        rng = np.random.default_rng(seed)
+        r = real[rng.choice(len(real), k, replace=False)].mean(-1)  # [k, T]
+        f = fake[rng.choice(len(fake), k, replace=False)].mean(-1)  # [k, T]
+        _scatter(*pca(r, f), os.path.join(folder, "pca.png"), "PCA of window means")
+        y = tsne(np.concatenate([r, f]), seed=seed, perplexity=min(30.0, (2 * k - 2) / 3))
+        _scatter(y[:k], y[k:], os.path.join(folder, "tsne.png"), "t-SNE of window means")
     return ["samples.png", "pca.png", "tsne.png"]
 
 

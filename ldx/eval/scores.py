@@ -24,6 +24,7 @@ from ldx import metrics
 from ldx.batching import draw, make_generate_fn
 from ldx.errors import ConfigError
 from ldx.eval.samples import check_finite
+from ldx.progress import phase
 
 # Per-coordinate scales s of the fixed MMD bandwidths sigma = s * sqrt(T * D): windows whose
 # coordinates differ by about s are at distance about s * sqrt(T * D).
@@ -76,13 +77,14 @@ METRICS = {
 }
 
 
-def score(real: np.ndarray, fake: np.ndarray, cfg: EvalConfig) -> dict:
-    """Every metric of `ldx.metrics` for one pair of sets.
+def score(real: np.ndarray, fake: np.ndarray, cfg: EvalConfig, what: str = "model") -> dict:
+    """Every metric of `ldx.metrics` for one pair of sets, each shown as a phase.
 
     Args:
       real: the reference windows. # [N, T, D]
       fake: the windows scored against them (generated, or the floor's train windows). # [N, T, D]
       cfg: evaluation settings.
+      what: which set is scored ("model", "floor"), for the progress lines.
 
     Returns:
       {name: value} for the plain metrics and {name: {mean, std, values}} for the learned ones.
@@ -91,19 +93,26 @@ def score(real: np.ndarray, fake: np.ndarray, cfg: EvalConfig) -> dict:
     key = jax.random.key(cfg.seed)
     kd, kp = jax.random.split(key)
     learned = dict(repeats=cfg.repeats, batch_size=cfg.batch_size)
-    return {
-        "wasserstein": metrics.wasserstein(real, fake),
-        "sliced_wasserstein": metrics.sliced_wasserstein(real, fake, seed=cfg.seed),
-        "mmd": metrics.mmd(real, fake),
-        "mmd_multiscale": metrics.mmd(real, fake, bandwidth=sigmas),
-        "correlational": metrics.correlational_score(real, fake),
-        "discriminative": metrics.discriminative_score(
+    steps = {"discriminative": cfg.disc_iterations, "predictive": cfg.pred_iterations}
+    metrics_of = {
+        "wasserstein": lambda: metrics.wasserstein(real, fake),
+        "sliced_wasserstein": lambda: metrics.sliced_wasserstein(real, fake, seed=cfg.seed),
+        "mmd": lambda: metrics.mmd(real, fake),
+        "mmd_multiscale": lambda: metrics.mmd(real, fake, bandwidth=sigmas),
+        "correlational": lambda: metrics.correlational_score(real, fake),
+        "discriminative": lambda: metrics.discriminative_score(
             real, fake, kd, iterations=cfg.disc_iterations, **learned
         ).to_dict(),
-        "predictive": metrics.predictive_score(
+        "predictive": lambda: metrics.predictive_score(
             real, fake, kp, iterations=cfg.pred_iterations, **learned
         ).to_dict(),
     }
+    out = {}
+    for i, (name, fn) in enumerate(metrics_of.items(), 1):
+        size = f", {cfg.repeats} repeats x {steps[name]} steps" if name in steps else ""
+        with phase(f"{what}: metric {i}/{len(metrics_of)} {name} ({len(real)} windows{size})"):
+            out[name] = fn()
+    return out
 
 
 def reference_sets(
@@ -142,7 +151,7 @@ def evaluate_sets(
     if len(fake) < n:
         raise ConfigError(f"{len(fake)} generated windows, expected at least {n}.")
     if floor is None and cfg.floor:
-        floor = score(real, train_sub, cfg)
+        floor = score(real, train_sub, cfg, "floor")
     return {"num_windows": n, "model": score(real, fake[:n], cfg), "floor": floor}
 
 

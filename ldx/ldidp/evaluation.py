@@ -38,6 +38,7 @@ from ldx.ldidp.experiment import LDIDPExperiment
 from ldx.ldidp.model import LDIDP
 from ldx.ldidp.objective import elbo_terms, posterior, posterior_mean
 from ldx.ldidp.samplers import SamplerConfig, sample
+from ldx.progress import phase
 
 
 def _batched(fn, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -214,9 +215,10 @@ def evaluate(
     """
     ds, d = exp.dataset, exp.data
     counts = model.cfg.observation != "gaussian"
-    z_train, _ = infer(model, ds.train)
-    z_test, mean_test = infer(model, ds.test)
-    out: dict[str, float] = {"test_elbo": heldout_elbo(model, ds.test, jax.random.key(seed))}
+    with phase(f"posterior latents of {len(ds.train)} + {len(ds.test)} windows, test ELBO"):
+        z_train, _ = infer(model, ds.train)
+        z_test, mean_test = infer(model, ds.test)
+        out: dict[str, float] = {"test_elbo": heldout_elbo(model, ds.test, jax.random.key(seed))}
     truth = exp.true_latents()
     if truth is not None:
         train, test = split_indices(len(truth), d)
@@ -226,15 +228,17 @@ def evaluate(
         out["latent_first_ratio"] = float(err[0] / err[1:].mean())
         out["latent_last_ratio"] = float(err[-1] / err[:-1].mean())
     if exp.reference == "nlb":
-        out.update(mc_maze_scores(exp, z_train, z_test, mean_test))
-        if rate_samples:  # co-bps of the posterior predictive rates as well
-            _, sampled = infer(model, ds.test, rate_samples, seed)
-            h = model.cfg.din
-            heldout = ds.test[..., h:]
-            out["co_bps_sampled"] = metrics.bits_per_spike(sampled[..., h:], heldout)
-    z_gen, x_gen = generate(model, exp.sampler, num_samples, ds.seq_len, seed)
-    bin_width = mmd_bin if mmd_bin is not None else (10 if exp.reference == "nlb" else 1)
-    out.update(sample_statistics(x_gen, ds.test, ds.train, counts, bin_width))
+        with phase("co-smoothing, GLM baseline and velocity decoding"):
+            out.update(mc_maze_scores(exp, z_train, z_test, mean_test))
+            if rate_samples:  # co-bps of the posterior predictive rates as well
+                _, sampled = infer(model, ds.test, rate_samples, seed)
+                h = model.cfg.din
+                heldout = ds.test[..., h:]
+                out["co_bps_sampled"] = metrics.bits_per_spike(sampled[..., h:], heldout)
+    with phase(f"drawing {num_samples} windows, their MMD and rates"):
+        z_gen, x_gen = generate(model, exp.sampler, num_samples, ds.seq_len, seed)
+        bin_width = mmd_bin if mmd_bin is not None else (10 if exp.reference == "nlb" else 1)
+        out.update(sample_statistics(x_gen, ds.test, ds.train, counts, bin_width))
     if figures_dir:
         from ldx.eval.plotting import plot_rasters
         from ldx.ldidp import figures

@@ -11,19 +11,19 @@ next step boundary first (then `Preempted` is raised). The loop stops with
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
 import jax
 import numpy as np
-from absl import logging
 
 from ldx import dependency
 from ldx.data import get_batch
 from ldx.errors import CheckpointError, NonFiniteError, Preempted
 from ldx.experiment import Experiment
+from ldx.progress import phase
 from ldx.train import checkpoint, lock, parallel
-from ldx.train.config import TrainConfig
 from ldx.train.preemption import PreemptionWatch
 from ldx.train.run import Run, init_state, load_run
 from ldx.train.state import TrainState, make_train_step
@@ -137,13 +137,17 @@ def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState
     # Every process builds the same global batch and feeds the rows its devices hold.
     rows = parallel.process_rows(batch_sharding, cfg.batch_size)
     history, t_log = [], time.perf_counter()
-    bar = _progress(cfg, start)
-    logging.info(
-        "Training %s from step %d to %d in %s",
-        "/".join(str(v) for v in exp.describe().values()),
-        start,
-        cfg.num_steps,
-        workdir,
+    what = "/".join(str(v) for v in exp.describe().values())
+    shown = contextlib.ExitStack()
+    bar = shown.enter_context(
+        phase(
+            f"training {what} from step {start} to {cfg.num_steps} in {workdir}",
+            cfg.num_steps,
+            "step",
+            start,
+            show=primary,
+            bar=cfg.progress_bar,
+        )
     )
     watch, pending = PreemptionWatch(), None  # SIGTERM now saves and stops.
     try:
@@ -169,16 +173,14 @@ def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState
                 logged = _mean_metrics(history)
                 logged["steps_per_sec"] = len(history) / (now - t_log)
                 writer.write(done, logged)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{logged['loss']:.4g}")
+                bar.set_postfix(loss=f"{logged['loss']:.4g}")
                 history, t_log = [], now
             if probe is not None and done % cfg.dependency_every == 0:
                 writer.write(done, probe(state.params))
             preempted = watch.reached(done)  # Every process asks at every step.
             if done % cfg.checkpoint_every == 0 or done == cfg.num_steps or preempted:
                 checkpoint.save(manager, done, state)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             if preempted:
                 checkpoint.wait(manager)
                 raise Preempted(
@@ -193,8 +195,7 @@ def _train(exp: Experiment, workdir: str, mesh: jax.sharding.Mesh) -> TrainState
         finally:
             manager.close()
             writer.close()
-            if bar is not None:
-                bar.close()
+            shown.close()
     return state
 
 
@@ -217,11 +218,3 @@ def _check_bad_steps(step: int, bad: int, limit: int, workdir: str, ended: bool 
             f"loss or gradient, skipped: fewer than config.train.max_bad_steps={limit}, but no "
             f"steps were left to show it recovers. {advice}"
         )
-
-
-def _progress(cfg: TrainConfig, start: int):
-    if not cfg.progress_bar or jax.process_index() != 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=cfg.num_steps, initial=start, unit="step", dynamic_ncols=True)
