@@ -80,6 +80,7 @@ RUN = {
         "ld",
         "",
     ),
+    "python -m benchmarks.completion --table=benchmarks/results/completion": ("new", ""),
     "python -m benchmarks.generation_speed --methods=ld,psld --backbones=gru --repeats=3": (
         "new",
         "--num=4 --samplers=ddim:2:1",
@@ -100,6 +101,20 @@ SKIP = {
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=cpu "
     "--output=/tmp/cpu_grid": "100 cells, hours of CPU; --grid=smoke runs the same code",
     "python -m launch.reproduce --grid=paper --output=DIR": "for an accelerator: days of CPU",
+    "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=earthquakes "
+    "--output=/tmp/eq": "20 cells, ~45 min of CPU; --grid=smoke runs the same code",
+    "python -m launch.complete --workdir=W --input=F.npz --output=O.npz [--num_completions=8] "
+    "[--num_particles=256] [--seed=S]": (
+        "needs an input file: launch_test::test_complete_app_keeps_observed_values_and_refuses_"
+        "another_width runs it on a smoke run"
+    ),
+    "LDX_DATA_DIR=../shared/data nice python -m launch.train --config=configs/default.py "
+    "--workdir=W --config.data.name=D --config.train.num_steps=2000 "
+    "--config.train.dependency_every=0": "2000 steps on a real dataset, minutes of CPU; the "
+    "README's other launch.train commands run the same code",
+    "LDX_DATA_DIR=../shared/data nice python -m benchmarks.completion --workdir=W "
+    "--out=benchmarks/results/completion/D.jsonl": "minutes of CPU on a trained real-data run; "
+    "completion_test checks its metrics and launch_test the completion app",
     "python -m launch.train --config=configs/default.py --workdir=/shared/runs/ld "
     "--coordinator_address=host0:1234 --num_processes=N --process_id=$RANK": (
         "N hosts; tests/parallel_test.py runs these flags with two local processes"
