@@ -40,6 +40,7 @@ VARIANTS = {
     "base": {"model.logvar_min": -8.0},  # the defaults before the ablation
     "lv14": {"model.logvar_min": -14.0},
     "lv14_in": {"model.logvar_min": -14.0, "objective.input_noise": 0.01},
+    "lv14_in03": {"model.logvar_min": -14.0, "objective.input_noise": 0.03},
     "lv14_psld": {"model.logvar_min": -14.0, "method": "psld"},
     "rank8": {"model.logvar_min": -14.0, "model.noise_rank": 8},
     "rank8_in": {"model.logvar_min": -14.0, "model.noise_rank": 8, "objective.input_noise": 0.01},
