@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 
 from launch import common
-from ldx.errors import LdxError, check_writable
+from ldx.errors import claim_output
 from ldx.eval.samples import check_finite
 from ldx.experiment import build_experiment
 from ldx.ld.complete import check_input, complete, read_input
@@ -45,13 +45,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seed = common.sampling_seed(_SEED)
     output = _OUTPUT.value
-    if not output.endswith(".npz"):
-        raise LdxError(f"--output={output!r} must end in .npz.")
-    stem = os.path.splitext(output)[0]
-    for path, what in ((output, "--output"), (stem + ".json", "its record")):
-        if os.path.exists(path) and not _OVERWRITE.value:
-            raise LdxError(f"{what}={path!r} exists; pass --overwrite to replace it.")
-    check_writable(output)
+    stem = claim_output(output, _OVERWRITE.value)
     x, mask = read_input(_INPUT.value)
     config, overrides = common.run_config(_WORKDIR.value)
     run = load_run(_WORKDIR.value, build_experiment(config))

@@ -18,7 +18,7 @@ import os
 from absl import app, flags
 
 from launch import common
-from ldx.errors import LdxError, check_writable
+from ldx.errors import claim_output
 from ldx.eval.samples import save_samples
 from ldx.experiment import build_experiment
 from ldx.train import load_run
@@ -40,13 +40,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seed = common.sampling_seed(_SEED)
     output = _OUTPUT.value or os.path.join(_WORKDIR.value, f"samples_seed{seed}.npz")
-    if not output.endswith(".npz"):
-        raise LdxError(f"--output={output!r} must end in .npz.")
-    stem = os.path.splitext(output)[0]
-    for path, what in ((output, "--output"), (stem + ".json", "its record")):
-        if os.path.exists(path) and not _OVERWRITE.value:
-            raise LdxError(f"{what}={path!r} exists; pass --overwrite to replace it.")
-    check_writable(output)
+    stem = claim_output(output, _OVERWRITE.value)
     config, overrides = common.run_config(_WORKDIR.value)
     run = load_run(_WORKDIR.value, build_experiment(config))
     draw = run.experiment.draw

@@ -79,3 +79,19 @@ def check_writable(path: str) -> None:
             f"cannot write {path!r}: {existing!r} is not writable (permissions, or a "
             "read-only file system)."
         )
+
+
+def claim_output(output: str, overwrite: bool) -> str:
+    """Checks an app's `--output` .npz and its `.json` record may be written; returns the stem.
+
+    Raises LdxError (before any work) if the name does not end in .npz, either file exists
+    without `overwrite`, or the folder is not writable.
+    """
+    if not output.endswith(".npz"):
+        raise LdxError(f"--output={output!r} must end in .npz.")
+    stem = os.path.splitext(output)[0]
+    for path, what in ((output, "--output"), (stem + ".json", "its record")):
+        if os.path.exists(path) and not overwrite:
+            raise LdxError(f"{what}={path!r} exists; pass --overwrite to replace it.")
+    check_writable(output)
+    return stem

@@ -17,6 +17,13 @@ from ldx.eval.plotting import plt
 _BAND = 3  # bands of the averages: +-3 standard errors of the mean
 
 
+def _save(fig, path: str, title: str) -> None:
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def plot_series(m: np.ndarray, x: np.ndarray, path: str, title: str = "", features: int = 3):
     """One series (top) and its global and first-order local dependency per step (bars).
 
@@ -38,10 +45,7 @@ def plot_series(m: np.ndarray, x: np.ndarray, path: str, title: str = "", featur
     bottom.set_xlabel("t")
     bottom.set_ylabel("dependency")
     bottom.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def plot_average(c: dict[str, np.ndarray], num: int, path: str, title: str = ""):
@@ -97,10 +101,7 @@ def plot_latent_use_series(
     for name in LATENTS:
         right.plot(t, ll[name], marker=".", label=f"z = {_LATENT_LABELS[name]}")
     _loglik_axes(right)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def plot_latent_use(
@@ -139,10 +140,7 @@ def plot_latent_use(
     right.set_xlabel("t")
     right.set_ylabel("swap gap (nats)")
     right.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 _LATENT_LABELS = {
