@@ -153,7 +153,7 @@ PHASES = {
         "evaluate: drawing 8 windows",
     ],
     "python -m launch.dependency --workdir=W --num_samples=500 [--source=data] [--output=DIR]": [
-        "dependency: dependency measure of 4 series"
+        "dependency: dependency measure of 12 series"  # 4 series x 3 baselines
     ],
 }
 
