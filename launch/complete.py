@@ -22,7 +22,7 @@ from absl import app, flags
 
 from launch import common
 from ldx.errors import claim_output
-from ldx.eval.samples import check_finite
+from ldx.eval.samples import check_finite, write_npz
 from ldx.experiment import build_experiment
 from ldx.ld.complete import check_input, complete, read_input
 from ldx.train import load_run
@@ -68,13 +68,7 @@ def main(argv):
     check_finite(
         out["samples"].reshape(-1, *x.shape[1:]), f"{run.workdir}: the model", "nothing written"
     )
-    tmp = output + ".tmp.npz"
-    try:
-        np.savez(tmp, **out)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):  # a failed write (a full disk) leaves no partial file
-            os.remove(tmp)
+    write_npz(output, **out)
     common.write_settings(
         stem + ".json",
         run,

@@ -51,6 +51,7 @@ from ldx.dependency.measure import (
     local_dependency,
 )
 from ldx.errors import LdxError
+from ldx.eval.samples import write_npz
 from ldx.ld.generate import generate_with_latents
 
 SOURCES = ("model", "data")
@@ -333,10 +334,9 @@ def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str,
     if not report.loglik:  # the paper's measure alone: no latent-use figures
         paths = {k: v for k, v in paths.items() if "latent_use" not in k}
     c = curves(report.m)
-    tmp = paths["measures.npz"] + ".tmp.npz"
     swap = swap_curves(report.loglik) if report.loglik else {}
-    np.savez(
-        tmp,
+    write_npz(
+        paths["measures.npz"],
         m=report.m,
         z=report.z,
         x=report.x,
@@ -349,7 +349,6 @@ def save_report(report: Report, folder: str, series_index: int = 0) -> dict[str,
         **({} if report.other is None else {"other_index": report.other}),
         **{f"curve_{k}": v for k, v in swap.items()},
     )
-    os.replace(tmp, paths["measures.npz"])
     title = (
         f"{report.info['method']} / {report.info['backbone']} / {report.info['data']}"
         f" ({'shuffled' if report.info['shuffle_time'] else 'ordered'},"

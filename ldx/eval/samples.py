@@ -44,13 +44,7 @@ def save_samples(
     check_finite(fake, f"{run.workdir}: the model", "nothing written")
     check_finite(samples, f"{run.workdir}: in data units, the model", "nothing written")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    tmp = output + ".tmp.npz"
-    try:
-        np.savez(tmp, samples=samples, samples_normalized=fake)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):  # a failed write (a full disk) leaves no partial file
-            os.remove(tmp)
+    write_npz(output, samples=samples, samples_normalized=fake)
     plot_samples(exp.dataset.test, fake, os.path.splitext(output)[0] + ".png")
     return fake
 
@@ -70,3 +64,15 @@ def check_finite(samples: np.ndarray, source: str, consequence: str) -> None:
             f"{source} generated {int(bad.sum())} of {len(samples)} series with non-finite "
             f"values ({int((~finite).sum())} NaN/Inf value(s)); {consequence}."
         )
+
+
+def write_npz(path: str, **arrays) -> None:
+    """np.savez atomically: a temporary file beside `path`, then a rename; a failed write (a
+    full disk) leaves neither a partial file nor the temporary one."""
+    tmp = path + ".tmp.npz"
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -160,6 +160,7 @@ def complete(
         scaled,
         mask.astype(np.float32),
         batch_size=size,
+        progress=f"completing {len(x)} window(s) with {num_particles} particles each",
     )
     normalized = np.asarray(out.samples)  # [N, K, T, D]
     dtype = np.result_type(x.dtype, np.float32)
