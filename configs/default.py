@@ -83,6 +83,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
     # in normalised units; 0 is plain teacher forcing (see ldx/ld/objective.py, noisy_inputs).
     config.objective.input_noise = 0.0
+    # Probability that a decoder input x_{t-1} is replaced by the decoder's own draw for that
+    # step from a first, gradient-free teacher-forced pass (parallel scheduled sampling,
+    # ldx/ld/objective.py, self_fed_inputs); 0 is plain teacher forcing.
+    config.objective.scheduled_sampling = 0.0
     # PSLD: weight of a per-step contrast between a window's code and another window's (the swap
     # test as a loss, ldx/ld/objective.py); 0 = off, the paper's objective. An experiment.
     config.objective.swap_weight = 0.0

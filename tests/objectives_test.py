@@ -508,3 +508,38 @@ def test_loss_rejects_unknown_stage(model_for):
     """Given stage "decoder", when calling the loss, then ValueError names it."""
     with pytest.raises(ValueError, match="'decoder'"):
         _loss(_objective("ld"), model_for("gru", "ld"), X, stage="decoder")
+
+
+def test_scheduled_sampling_feeds_the_decoders_own_draws(model_for, decode_calls):
+    """Given scheduled_sampling=0.5, when computing the LD loss, then a first decoder pass reads
+    the batch, and each time step of the second pass's input is either x_t or that first pass's
+    draw mean + exp(logvar / 2) eps (redrawn here from the documented key), whole steps at a
+    time; the nll scores the batch under the second pass."""
+    cfg = _objective("ld", scheduled_sampling=0.5)
+    _, m = _loss(cfg, model_for("gru", "ld"), X)
+    first, second = decode_calls
+    np.testing.assert_array_equal(first["x"], X)
+    np.testing.assert_array_equal(second["z"], first["z"])
+    k_eps, _ = jax.random.split(jax.random.fold_in(KEY, 2))
+    eps = _np(jax.random.normal(k_eps, X.shape))
+    drawn = first["mean"] + np.exp(0.5 * first["logvar"]) * eps
+    fed = np.all(np.isclose(second["x"], drawn, rtol=1e-5, atol=1e-6), axis=-1)  # [B, T]
+    kept = np.all(second["x"] == X, axis=-1)
+    assert np.all(fed ^ kept), "a time step is partly replaced, or neither x_t nor the draw"
+    assert fed.any() and kept.any(), fed.mean()  # B * T = 15 Bernoulli(0.5) steps
+    nll = -np_loglik(X, second["mean"], second["logvar"]).mean()
+    assert float(m["nll"]) == pytest.approx(nll, rel=1e-5)
+
+
+def test_scheduled_sampling_reaches_the_psld_decoder(model_for, decode_calls):
+    """Given PSLD with scheduled_sampling=1, when computing the loss, then the second decoder
+    pass reads the first pass's means + noise at every step, not the batch; a rate outside
+    [0, 1] is refused."""
+    _loss(_objective("psld", scheduled_sampling=1.0), model_for("gru", "psld"), X)
+    first, second = decode_calls
+    assert first["x"].shape == second["x"].shape
+    assert not np.any(np.all(second["x"] == first["x"], axis=-1))  # no step kept
+    spread = np.abs(second["x"] - first["mean"]) / np.exp(0.5 * first["logvar"])
+    assert 0.3 < spread.mean() < 1.3, spread.mean()  # |N(0, 1)| has mean 0.80
+    with pytest.raises(ConfigError, match="scheduled_sampling"):
+        ObjectiveConfig(scheduled_sampling=1.5)

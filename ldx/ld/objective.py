@@ -95,6 +95,7 @@ class ObjectiveConfig:
     cs_floor: float = 0.0
     cs_batch_fraction: float = 0.25
     input_noise: float = 0.0
+    scheduled_sampling: float = 0.0
     swap_weight: float = 0.0
 
     def __post_init__(self):
@@ -114,6 +115,7 @@ class ObjectiveConfig:
                 ("cs_window", self.cs_window >= 0, ">= 0"),
                 ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
                 ("input_noise", self.input_noise >= 0, ">= 0"),
+                ("scheduled_sampling", 0 <= self.scheduled_sampling <= 1, "in [0, 1]"),
                 ("swap_weight", self.swap_weight >= 0, ">= 0"),
             ),
         )
@@ -168,6 +170,26 @@ def noisy_inputs(cfg: ObjectiveConfig, x: jax.Array, key) -> jax.Array:
     return x + cfg.input_noise * jax.random.normal(key, x.shape, x.dtype)
 
 
+def self_fed_inputs(model, z: jax.Array, x_in: jax.Array, rate: float, key) -> jax.Array:
+    """Parallel scheduled sampling: each time step's decoder input is, with probability `rate`,
+    the decoder's own draw for that step instead of x_t. # [B, Z], [B, T, D] -> [B, T, D]
+
+    The draws come from one teacher-forced pass without gradient, x~_t ~ p(x_t | z, x_<t)
+    (Bengio et al. 2015, in the one-pass parallel form of Duckworth et al. 2019): training
+    histories then carry the decoder's own one-step errors, at their own scale per feature and
+    step, which is what its inputs are when it samples (exposure bias). The targets stay x.
+    """
+    if not rate:
+        return x_in
+    k_eps, k_pick = jax.random.split(key)
+    head = model.decoder.head
+    params = jax.lax.stop_gradient(model.decode(z, x_in))
+    eps = jax.random.normal(k_eps, x_in.shape[:-1] + (x_in.shape[-1] + head.rank,), x_in.dtype)
+    drawn = jax.lax.stop_gradient(head.sample(params, eps))  # [B, T, D]
+    pick = jax.random.bernoulli(k_pick, rate, x_in.shape[:-1] + (1,))
+    return jnp.where(pick, drawn, x_in)
+
+
 def _prior_loss(model, schedule: Schedule, z: jax.Array, key, grad_to_encoder: bool):
     z = z if grad_to_encoder else jax.lax.stop_gradient(z)
     return eps_loss(model.eps, schedule, z, key)
@@ -182,6 +204,7 @@ def _ld_loss(cfg, schedule, beta_fn, model, x, key, step, stage):
     if stage == "prior":
         return prior, {"prior": prior}
     x_in = noisy_inputs(cfg, x, k_in)
+    x_in = self_fed_inputs(model, z, x_in, cfg.scheduled_sampling, jax.random.fold_in(key, 2))
     if cfg.method == "ld_masking":
         keep = jax.random.bernoulli(k_mask, 1.0 - cfg.mask_rate, x.shape[:-1] + (1,))
         x_in = x_in * keep  # zeroes whole time steps x_t, i.e. the decoder input at t + 1
@@ -238,7 +261,9 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     if cfg.swap_weight:  # C more rows: the first C windows read their neighbour's code
         z = jnp.concatenate([z, jnp.roll(z[:n_cs], 1, axis=0)])
         x2 = jnp.concatenate([x2, x[:n_cs]])
-    ll_steps = step_loglik(x2, *model.decode(z, noisy_inputs(cfg, x2, k_in)))  # [B + C (+ C), T]
+    x_in = noisy_inputs(cfg, x2, k_in)
+    x_in = self_fed_inputs(model, z, x_in, cfg.scheduled_sampling, jax.random.fold_in(key, 2))
+    ll_steps = step_loglik(x2, *model.decode(z, x_in))  # [B + C (+ C), T]
     ll_other = ll_steps[batch + n_cs :]  # [C, T] with swap_weight, else empty
     ll_steps = ll_steps[: batch + n_cs]
     ll = ll_steps.sum(axis=-1)
