@@ -34,7 +34,7 @@ from absl import app, flags, logging
 from benchmarks.common import emit
 from ldx import compilation_cache
 from ldx.batching import draw, make_generate_fn
-from ldx.ld.complete import complete
+from ldx.complete import complete
 from ldx.metrics.completion import completion_scores, last_value, linear_interpolation
 from ldx.train import load_run
 
