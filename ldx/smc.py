@@ -52,11 +52,17 @@ class StepModel(NamedTuple):
       step: step(state, x_prev [P, D], key) -> (state, head). The first call's x_prev is zeros.
       observe: observe(head, x [D], mask [D], key) -> (loglik [P] of x's observed entries,
         x_t [P, D]: x where observed, else a draw from the head's conditional).
+      feedback: whether `step` reads x_prev. If not (LDIDP), the K completions' unobserved
+        entries are drawn anew, each from its own traced-back head, so completions that share
+        a latent path still get independent observation noise (the same target: given the
+        latent path, x_miss ~ p(x_miss | path)); if so, x_<t is part of the path and is traced
+        back with it.
     """
 
     init: Callable
     step: Callable
     observe: Callable
+    feedback: bool = True
 
 
 def log_ess(logw: jax.Array) -> jax.Array:
@@ -197,18 +203,25 @@ def smc_complete(
         state = _gather(state, axes, anc)
         logw = jnp.where(resample, jnp.zeros_like(logw), logw)
         carry = (state, x_new[anc], logw, logz, jnp.minimum(min_ess, lr))
-        return carry, (x_new, anc)
+        return carry, (x_new if model.feedback else head, anc)
 
     init = (state, jnp.zeros((num, d), x.dtype), jnp.zeros(num), jnp.zeros(()), jnp.log(num))
     keys = jax.random.split(k_steps, steps)
-    (_, _, logw, logz, min_ess), (xs, ancs) = jax.lax.scan(body, init, (x, mask, keys))
-    idx = jax.random.categorical(k_out, logw, shape=(num_completions,))  # [K]
+    (_, _, logw, logz, min_ess), (outs, ancs) = jax.lax.scan(body, init, (x, mask, keys))
+    k_pick, k_draw = jax.random.split(k_out)
+    idx = jax.random.categorical(k_pick, logw, shape=(num_completions,))  # [K]
 
-    def back(idx, inputs):
-        x_t, anc = inputs
+    def back(idx, anc):
         idx = anc[idx]
-        return idx, x_t[idx]
+        return idx, idx
 
-    first, out = jax.lax.scan(back, idx, (xs, ancs), reverse=True)  # out [T, K, D]
+    first, path = jax.lax.scan(back, idx, ancs, reverse=True)  # path [T, K]: particle at t
+    at_path = lambda leaf: leaf[jnp.arange(steps)[:, None], path]  # noqa: E731  [T, P, ..] -> [T, K, ..]
+    if model.feedback:
+        out = at_path(outs)  # [T, K, D]
+    else:
+        heads = jax.tree.map(at_path, outs)
+        redraw = lambda h, x_t, m_t, k: model.observe(h, x_t, m_t, k)[1]  # noqa: E731
+        out = jax.vmap(redraw)(heads, x, mask, jax.random.split(k_draw, steps))  # [T, K, D]
     distinct = jnp.zeros(num, bool).at[first].set(True).sum()
     return Completion(jnp.swapaxes(out, 0, 1), logz, jnp.exp(min_ess), distinct)

@@ -238,4 +238,4 @@ def step_model(model: LDIDP, decode_noise: bool = True) -> StepModel:
         draw = observe(model, z, key, decode_noise)  # [P, D]
         return jnp.where(obs, loglik, 0.0).sum(-1), jnp.where(obs, x, draw)
 
-    return StepModel(init, step, observe_bin)
+    return StepModel(init, step, observe_bin, feedback=False)
