@@ -27,8 +27,9 @@ Why no move step for LD/PSLD: z is static and its prior (a diffusion model) has 
 density, so the usual MCMC rejuvenation of z is not available; after a few observed steps the
 particles share few distinct z (weight degeneracy). `ldx` uses many particles instead, and
 reports the smallest ESS and the number of distinct ancestors of the K completions so a user
-can see it. LDIDP's latent z_k moves at every step (its transition noise), so its particles
-are rejuvenated by the dynamics themselves.
+can see it. LDIDP's latent z_k moves at every step (its transition noise), so its current
+particles stay diverse, but their paths still coalesce back in time; as its steps never read x,
+each completion's missing entries are drawn anew from its own traced-back head (`feedback`).
 """
 
 from __future__ import annotations
