@@ -109,6 +109,19 @@ def test_filter_matches_brute_force_importance_sampling(observation, first_step)
         assert abs(gap) < 0.03 + 4 / np.sqrt(ess), (which, gap)
 
 
+def test_completions_sharing_a_latent_path_get_their_own_observation_noise():
+    # Given a Gaussian tiny model and a filter of 2 particles asked for 16 completions (so
+    # they share at most 2 latent paths); then each missing entry takes 16 distinct values:
+    # the missing entries are drawn anew for each completion, not copied from its ancestor.
+    model = tiny_model("gaussian", "transition")
+    x = np.asarray(sample(model, SamplerConfig(eta=1.0), jax.random.key(5), 1, T)[1][0])
+    mask = _masks()["forecast"]
+    out = smc_complete(step_model(model), jnp.asarray(x), mask, jax.random.key(2), 2, 16)
+    assert int(out.num_ancestors) <= 2
+    miss = np.asarray(out.samples)[:, ~mask]  # [K, H]
+    assert all(len(np.unique(column)) == 16 for column in miss.T)
+
+
 @pytest.fixture(scope="module")
 def spiral_run() -> Run:
     """An untrained Run of the smoke spiral config (T = 50, D = 2; nothing on disk)."""
