@@ -1,19 +1,24 @@
-"""Forecasting and imputation scores of a trained LD/PSLD run against simple baselines.
+"""Forecasting and imputation scores of a trained run (LD/PSLD or LDIDP) against simple baselines.
 
     python -m benchmarks.completion --workdir=W --out=benchmarks/results/completion/NAME.jsonl
+    python -m benchmarks.completion --workdir=W --horizons=10,25 \
+        --out=benchmarks/results/completion/ldidp/NAME.jsonl   # an LDIDP run (T = 50)
 
 On `--num_windows` held-out test windows (a seeded choice), each task hides part of every
 window: `forecast_k` the last k steps, `impute_r` each entry with probability r (independently;
 a window left with nothing observed is redrawn). Methods, all scored on the same windows and
-masks in the normalised [0, 1] scale, over the hidden entries only (ldx/metrics/completion.py):
+masks in the model's scale (min-max [0, 1]; counts for spike data), over the hidden entries only
+(ldx/metrics/completion.py):
 
   ldx            K completions by SMC (`ldx.complete`, P particles per window)
-  unconditional  K series from the model's prior, ignoring the observations
+  unconditional  K series from the model's prior (its configured sampler), ignoring the
+                 observations
   last_value     each feature's last observed value (the training mean for a feature never seen)
   linear_interp  linear interpolation between observed values (= last_value when forecasting)
-  seasonal_naive not run: a window of T = 24 steps holds no full season to copy from (ETTh1's
-                 daily season is 24 steps, energy's 144; stocks have none), so it is reported
-                 as not applicable
+  seasonal_naive not run: a window holds no full season to copy from (T = 24: ETTh1's daily
+                 season is 24 steps, energy's 144; stocks have none; T = 50 spirals turn once
+                 in ~333 bins; the Lorenz spikes are chaotic, not periodic), so it is
+                 reported as not applicable
 
 One JSON line per (task, method): mse, mae, crps (point methods: crps = mae), crps_se.
 `--table=DIR` prints the README's table from DIR/*.jsonl instead (the last line of each
@@ -34,11 +39,11 @@ from absl import app, flags, logging
 from benchmarks.common import emit
 from ldx import compilation_cache
 from ldx.batching import draw, make_generate_fn
-from ldx.ld.complete import complete
+from ldx.complete import complete
 from ldx.metrics.completion import completion_scores, last_value, linear_interpolation
 from ldx.train import load_run
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A trained LD/PSLD run.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A trained run.")
 _NUM = flags.DEFINE_integer("num_windows", 32, "Held-out windows scored.")
 _K = flags.DEFINE_integer("num_completions", 32, "K, completions per window.")
 _P = flags.DEFINE_integer("num_particles", 128, "P, SMC particles per window.")

@@ -1,4 +1,5 @@
-"""Completes partly observed windows with a trained LD/PSLD run: forecasting and imputation.
+"""Completes partly observed windows with a trained run (LD/PSLD or LDIDP): forecasting and
+imputation.
 
     python -m launch.complete --workdir=W --input=F.npz --output=O.npz
     python -m launch.complete --workdir=W --input=F.npz --output=O.npz \
@@ -10,8 +11,9 @@ and `mask` (1 = observed; x's other entries are then ignored). O.npz gets `sampl
 `log_evidence` (log p(observed)), `min_ess` and `num_ancestors` (how many particles the K
 completions descend from; ldx/smc.py). A .json beside it records the seed and settings.
 Forecasting is the mask "first T - k steps observed"; imputation any mask, missing features
-included. The method is sequential Monte Carlo over time (ldx/smc.py, ldx/ld/complete.py);
-`--config.sample.*` changes the latent sampler as in launch.sample.
+included. The method is sequential Monte Carlo over time (ldx/smc.py, ldx/complete.py); for
+LD/PSLD `--config.sample.*` changes the latent sampler as in launch.sample (LDIDP completes with
+its trained transitions, eta = 1; only `sample.decode_noise` applies).
 """
 
 import os
@@ -21,13 +23,13 @@ import numpy as np
 from absl import app, flags
 
 from launch import common
+from ldx.complete import check_input, complete, read_input
 from ldx.errors import claim_output
 from ldx.eval.samples import check_finite, write_npz
 from ldx.experiment import build_experiment
-from ldx.ld.complete import check_input, complete, read_input
 from ldx.train import load_run
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained LD/PSLD run.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
 _INPUT = flags.DEFINE_string("input", None, "Input .npz: x [N, T, D] (NaN = unknown), mask.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output .npz: samples [N, K, T, D].")
 _K = flags.DEFINE_integer("num_completions", 8, "K, completions per window.", 1)

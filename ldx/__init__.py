@@ -14,6 +14,7 @@ builders with ldx.experiment.
 
 from ldx import ld, ldidp  # noqa: F401  (fills ldx.experiment.BUILDERS)
 from ldx.batching import batch_map, make_generate_fn
+from ldx.complete import complete
 from ldx.data import DataConfig, Dataset, MinMaxScaler, build_dataset, get_batch
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, eps_loss, make_schedule, q_sample
 from ldx.errors import (
@@ -32,7 +33,6 @@ from ldx.ld import (
     ModelConfig,
     ObjectiveConfig,
     SamplerConfig,
-    complete,
     generate,
     make_loss_fn,
 )

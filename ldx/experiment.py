@@ -79,6 +79,10 @@ class Experiment(Protocol):
     def generate(self, model: nnx.Module, key: jax.Array, num: int) -> jax.Array:
         """num series [num, T, D] in normalised units."""
 
+    def step_model(self, model: nnx.Module):
+        """The model step by step, an `ldx.smc.StepModel`: what completion (`ldx.complete`)
+        filters with."""
+
     def describe(self) -> dict[str, Any]:
         """What the run is, for logs and reports: method, backbone, dataset, seed."""
 

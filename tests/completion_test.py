@@ -5,8 +5,6 @@ standard normal, S diagonal, U [D, r] (r = 0: a diagonal head). X is then a line
 Gaussian noise, so p(X_miss | X_obs) and p(X_obs) are the Gaussian conditional and marginal.
 """
 
-from types import SimpleNamespace
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,11 +12,11 @@ import pytest
 from scipy import stats
 
 from configs.default import get_config
-from ldx.errors import DataError, LdxError
+from ldx.complete import check_input, read_input
+from ldx.errors import DataError
 from ldx.experiment import build_experiment
-from ldx.ld.complete import check_input, read_input
 from ldx.metrics.completion import completion_scores, crps, last_value, linear_interpolation
-from ldx.smc import StepModel, smc_complete, systematic_resample
+from ldx.smc import StepModel, gaussian_observe, smc_complete, systematic_resample
 
 T, D, Z = 4, 3, 2
 A = 0.7
@@ -33,7 +31,7 @@ def linear_model(u: np.ndarray) -> StepModel:
     def init(key, num):
         return jnp.zeros((num,), jnp.int32), jax.random.normal(key, (num, Z))
 
-    def step(state, x_prev):
+    def step(state, x_prev, key):
         t, z = state
         mean = A * x_prev + z @ jnp.asarray(B.T, jnp.float32) + jnp.asarray(C, jnp.float32)[t]
         logvar = jnp.broadcast_to(jnp.asarray(2 * np.log(S), jnp.float32), mean.shape)
@@ -42,7 +40,7 @@ def linear_model(u: np.ndarray) -> StepModel:
             head += (jnp.broadcast_to(jnp.asarray(u, jnp.float32), mean.shape + u.shape[1:]),)
         return (t + 1, z), head
 
-    return StepModel(init, step)
+    return StepModel(init, step, gaussian_observe)
 
 
 def joint(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,11 +193,6 @@ def test_bad_windows_are_refused(smoke_experiment, case, message):
         x[0, 3, 1] = np.inf
     with pytest.raises(DataError, match=message):
         check_input(x, mask, smoke_experiment)
-
-
-def test_an_ldidp_run_is_refused():
-    with pytest.raises(LdxError, match=r"completion of ldidp runs is not implemented"):
-        check_input(np.zeros((1, 2, 1)), np.ones((1, 2, 1), bool), SimpleNamespace(method="ldidp"))
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ that stops working fails `test_readme_commands_run`.
 
 How a command is shrunk (`_shrink`, the one mapping): `--config=configs/X.py` takes the file's
 `:smoke` variant; the placeholders `W` (a workdir), `DIR`, `/tmp/...` and `workdirs/...`
-become folders under the test's temporary folder; `LDX_DATA_DIR=...` points at the test data;
-`nice -n 10` is dropped; RUN's value appends the flags that make the work seconds long. The
-Python snippets run with `/tmp/run` replaced and the names they leave undefined given.
+become folders under the test's temporary folder, and so does `--out=benchmarks/results/...`;
+`LDX_DATA_DIR=...` points at the test data; `nice` (with its `-n N`) is dropped; RUN's value
+appends the flags that make the work seconds long. The Python snippets run with `/tmp/run`
+replaced and the names they leave undefined given.
 
 The apps run in a process forked, per command, from one that imported JAX, Orbax, SciPy and
 matplotlib once (`_serve`): `runpy.run_module` as `python -m` does, without paying ~6 s of CPU
@@ -81,6 +82,12 @@ RUN = {
         "",
     ),
     "python -m benchmarks.completion --table=benchmarks/results/completion": ("new", ""),
+    "LDX_DATA_DIR=../shared/data nice python -m benchmarks.completion --workdir=W "
+    "--horizons=10,25 --out=benchmarks/results/completion/ldidp/D.jsonl": (
+        "ldidp",
+        "--num_windows=2 --num_completions=2 --num_particles=4 --horizons=10 --rates=0.5",
+    ),
+    "python -m benchmarks.completion --table=benchmarks/results/completion/ldidp": ("new", ""),
     "python -m benchmarks.generation_speed --methods=ld,psld --backbones=gru --repeats=3": (
         "new",
         "--num=4 --samplers=ddim:2:1",
@@ -215,8 +222,8 @@ def _jobs(command: str, body: str, workdir: str, tmp: str) -> list[dict]:
     env = {"LDX_DATA_DIR": _DATA}
     while re.match(r"^[A-Z_]+=", words[0]):
         env[words.pop(0).split("=")[0]] = _DATA  # LDX_DATA_DIR=../shared/data
-    if words[:3] == ["nice", "-n", "10"]:
-        del words[:3]
+    if words[0] == "nice":
+        del words[: 3 if words[1] == "-n" else 1]
     assert words[:2] == ["python", "-m"], command
     if words[2:] == ["launch.data", "--name=energy"]:  # from the test data, into tmp
         env = {"LDX_DATA_DIR": f"{tmp}/data", "LDX_DATA_MIRROR": f"file://{_DATA}"}
@@ -227,6 +234,7 @@ def _jobs(command: str, body: str, workdir: str, tmp: str) -> list[dict]:
         arg = re.sub(r"^--workdir=.*$", f"--workdir={workdir}", arg)
         arg = re.sub(r"^(\[?--output=)(DIR|/tmp/)", rf"\g<1>{tmp}/out_", arg)
         arg = re.sub(r"^(\[?--output=)W/", rf"\g<1>{workdir}/", arg)
+        arg = re.sub(r"^--out=benchmarks/results/.*$", f"--out={tmp}/out.jsonl", arg)
         args.append(arg)
     plain = [a for a in args if not a.startswith("[")]
     jobs = [{"module": words[2], "args": plain, "env": env}]

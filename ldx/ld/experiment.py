@@ -16,7 +16,7 @@ from ldx import experiment
 from ldx.data import DataConfig, Dataset, build_dataset
 from ldx.diffusion import Schedule, make_schedule
 from ldx.errors import ConfigError
-from ldx.ld.generate import SamplerConfig, generate
+from ldx.ld.generate import SamplerConfig, generate, step_model
 from ldx.ld.model import LatentDiffusionModel, ModelConfig
 from ldx.ld.objective import METHODS, ObjectiveConfig, make_loss_fn
 from ldx.train.config import TrainConfig
@@ -47,6 +47,10 @@ class LDExperiment:
     def generate(self, model, key, num: int):
         """num series [num, T, D]: z from the DDPM prior, then X ~ p(X | z)."""
         return generate(model, self.schedule, self.sampler, key, num, self.dataset.seq_len)
+
+    def step_model(self, model):
+        """The model step by step, for completion (`ldx.complete`)."""
+        return step_model(model, self.schedule, self.sampler, self.dataset.seq_len)
 
     def describe(self) -> dict:
         return {

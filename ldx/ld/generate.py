@@ -12,12 +12,14 @@ reverse process is exact.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, q_sample
 from ldx.errors import check_config
 from ldx.nn import decode_sample
+from ldx.smc import StepModel, gaussian_observe
 
 SAMPLERS = ("ddpm", "ddim")
 
@@ -75,3 +77,20 @@ def generate_with_latents(
     k_z, k_x = jax.random.split(key)
     z = sample_latents(model, schedule, cfg, k_z, num)
     return z, decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
+
+
+def step_model(model, schedule: Schedule, cfg: SamplerConfig, seq_len: int) -> StepModel:
+    """The model as `ldx.smc` completes with it: z from the latent sampler, then the decoder
+    step by step; unobserved entries drawn with the decoder's noise (its mean if not
+    cfg.decode_noise)."""
+    decoder = model.decoder
+
+    def init(key, num):
+        return decoder.start(sample_latents(model, schedule, cfg, key, num), seq_len)
+
+    def step(state, x_prev, key):
+        del key  # z is static: the decoder step is deterministic given it
+        state, h = decoder.step(state, x_prev)
+        return state, decoder.head(h)
+
+    return StepModel(init, step, functools.partial(gaussian_observe, noise=float(cfg.decode_noise)))

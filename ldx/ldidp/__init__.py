@@ -3,7 +3,7 @@
 model.py       encoder f_phi, GRU dynamics, observation decoder f_theta
 objective.py   ELBO with closed-form per-step Gaussian KL; Gaussian/Bernoulli/Poisson
 samplers.py    implicit (DDIM-like, eta) and explicit (Langevin) samplers: a latent lax.scan
-               each, then one batched decoding
+               each, then one batched decoding; the model bin by bin for completion (SMC)
 poisson.py     exact Poisson draws by inversion (much faster than jax.random.poisson on CPU)
 metrics.py     latent alignment, bits/spike, smoothing + GLM baseline, ridge R^2, MMD
 evaluation.py  everything `launch.evaluate` reports for a trained run; figures.py its figures
@@ -23,4 +23,5 @@ from ldx.ldidp.samplers import (
     latent_scan,
     observe,
     sample,
+    step_model,
 )

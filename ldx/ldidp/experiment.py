@@ -20,7 +20,7 @@ from ldx.data import DataConfig, Dataset, build_dataset, synthetic
 from ldx.errors import ConfigError
 from ldx.ldidp.model import LDIDP, ModelConfig
 from ldx.ldidp.objective import ObjectiveConfig, make_loss_fn
-from ldx.ldidp.samplers import SamplerConfig, sample
+from ldx.ldidp.samplers import SamplerConfig, sample, step_model
 from ldx.train.config import TrainConfig
 
 METHOD = "ldidp"
@@ -68,6 +68,10 @@ class LDIDPExperiment:
     def generate(self, model: LDIDP, key, num: int):
         """num series [num, T, D] from the configured sampler (implicit by default)."""
         return sample(model, self.sampler, key, num, self.dataset.seq_len)[1]
+
+    def step_model(self, model: LDIDP):
+        """The generative model bin by bin (eta = 1), for completion (`ldx.complete`)."""
+        return step_model(model, self.sampler.decode_noise)
 
     def describe(self) -> dict:
         return {"method": self.method, "dataset": self.data.name, "seed": self.seed}

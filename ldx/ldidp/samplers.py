@@ -24,6 +24,11 @@ N(0, I):
 
 which converges geometrically (factor 1 - step_size / 2 per step) to N(mu_k, sigma^2 / (1 -
 step_size / 4)): the eta = 1 distribution up to an O(step_size) variance bias.
+
+`step_model` is the same generative model (eta = 1) one bin at a time, for completion by SMC
+(ldx/smc.py, ldx/complete.py): particles carry (h_k, z_k), z_k is drawn from the transition,
+and bin k's observed entries weigh them by the observation likelihood; the missing entries are
+drawn from p(x_k | z_k), exactly, as the features are independent given z_k.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ import jax.numpy as jnp
 
 from ldx.errors import check_config
 from ldx.ldidp.model import LDIDP
+from ldx.ldidp.objective import obs_loglik
 from ldx.ldidp.poisson import poisson
+from ldx.smc import StepModel
 
 SAMPLERS = ("implicit", "explicit")
 
@@ -199,3 +206,36 @@ def sample(model: LDIDP, cfg: SamplerConfig, key: jax.Array, num: int, seq_len: 
     return explicit_rollout(
         model, z0, k, seq_len, cfg.langevin_steps, cfg.langevin_step_size, cfg.decode_noise
     )
+
+
+def step_model(model: LDIDP, decode_noise: bool = True) -> StepModel:
+    """The generative model (eta = 1) bin by bin, as `ldx.smc` completes with it.
+
+    State: (h [P, H], z [P, Z], k), before bin k + 1. The head of bin k is z_k [P, Z]; the
+    missing entries are x_k ~ p(x_k | f_theta(z_k)) (its mean if not decode_noise).
+    """
+    cfg = model.cfg
+    keep_first = cfg.first_step == "initial"  # bin 1's latent is z_0 itself
+
+    def init(key, num):
+        z0 = model.sample_init(key, num)  # [P, Z]
+        return model.initial_state(z0), z0, jnp.zeros((), jnp.int32)
+
+    def step(state, x_prev, key):
+        del x_prev  # the dynamics never read x
+        h, z, k = state
+        h_new, c_hat = model.dynamics(h, z)  # [P, H], [P, Z]
+        eps = jax.random.normal(key, z.shape, z.dtype)
+        z_new = model.transition_mean(z, c_hat) + cfg.sigma * eps  # [P, Z]
+        if keep_first:
+            h_new, z_new = jnp.where(k == 0, h, h_new), jnp.where(k == 0, z, z_new)
+        return (h_new, z_new, k + 1), z_new
+
+    def observe_bin(z, x, mask, key):
+        obs = mask > 0
+        x = jnp.where(obs, x, 0.0)  # [D]
+        loglik = obs_loglik(cfg.observation, x, model.decode(z), cfg.obs_std)  # [P, D]
+        draw = observe(model, z, key, decode_noise)  # [P, D]
+        return jnp.where(obs, loglik, 0.0).sum(-1), jnp.where(obs, x, draw)
+
+    return StepModel(init, step, observe_bin, feedback=False)

@@ -1,18 +1,25 @@
-"""Conditional generation from a trained LD/PSLD run: forecasting and imputation.
+"""Conditional generation from a trained run: forecasting and imputation.
 
 Shapes follow ldx/shapes.py; N windows, K completions per window, P particles.
 
 `complete(run, x, mask, key, ...)` draws K completions of each window x [N, T, D] (data units)
 whose entries with mask = 1 are observed, by sequential Monte Carlo over time (`ldx.smc`, which
-says why and how): particles carry z from the run's own latent sampler (`sample_latents`:
-DDIM or DDPM; PSLD's random-stop latent, as in `generate`) and the decoder's state, are
-weighted by the decoder's likelihood of each step's observed entries, and draw the unobserved
-ones from the decoder's Gaussian conditional (diagonal, or the low-rank noise of
-`model.noise_rank > 0`). Every observed entry comes back bit for bit: the completions are mapped
-back to data units and then the input's observed values are copied in.
+says why and how) over the run's `experiment.step_model(model)`:
 
-LDIDP runs are refused: their latent is a trajectory (a particle filter over z_k would be the
-analogue) and is not implemented here.
+  LD/PSLD   particles carry z from the run's own latent sampler (DDIM or DDPM; PSLD's
+            random-stop latent, as in generation) and the decoder's state; the decoder's
+            Gaussian likelihood of each step's observed entries weighs them, and the unobserved
+            ones are drawn from its conditional (diagonal, or the low-rank noise of
+            `model.noise_rank > 0`); ldx/ld/generate.py.
+  LDIDP     particles carry (h_k, z_k): z_0 ~ p(z_0), z_k from the generative transition
+            N(m(z_{k-1}, c^_k), sigma^2) (the trained model, eta = 1, whatever sample.eta is);
+            the observation model's likelihood of bin k's observed entries weighs them, and the
+            unobserved ones are drawn from p(x_k | z_k) (conditionally independent given z_k):
+            Gaussian, or integer Bernoulli / Poisson draws; ldx/ldidp/samplers.py. All D
+            features are modelled (MC_Maze's encoder_features do not matter here).
+
+Every observed entry comes back bit for bit: the completions are mapped back to data units and
+then the input's observed values are copied in.
 """
 
 from __future__ import annotations
@@ -23,37 +30,20 @@ import jax
 import numpy as np
 
 from ldx.batching import batch_map, data_mesh, shardings
-from ldx.errors import DataError, LdxError
-from ldx.ld.experiment import LDExperiment
-from ldx.ld.generate import sample_latents
-from ldx.smc import StepModel, smc_complete
+from ldx.errors import DataError
+from ldx.smc import smc_complete
 
 
-def step_model(model, exp: LDExperiment) -> StepModel:
-    """The `StepModel` of an LD/PSLD model: z from the run's latent sampler, its decoder."""
-    decoder, seq_len = model.decoder, exp.dataset.seq_len
-
-    def init(key, num):
-        return decoder.start(sample_latents(model, exp.schedule, exp.sampler, key, num), seq_len)
-
-    def step(state, x_prev):
-        state, h = decoder.step(state, x_prev)
-        return state, decoder.head(h)
-
-    return StepModel(init, step)
-
-
-def make_complete_fn(model_fn, exp: LDExperiment, num_particles: int, num_completions: int):
+def make_complete_fn(model_fn, exp, num_particles: int, num_completions: int):
     """Jits (flat params, key, x [B, T, D], mask [B, T, D]) -> `ldx.smc.Completion` of each
     window (samples [B, K, T, D], normalised units), windows split over the local devices."""
     replicated, batched = shardings(data_mesh(jax.local_devices()))
-    noise = float(exp.sampler.decode_noise)
 
     def fn(params, key, x, mask):
-        model = step_model(model_fn(params), exp)
+        model = exp.step_model(model_fn(params))
         keys = jax.random.split(key, x.shape[0])
         one = lambda k, xw, mw: smc_complete(  # noqa: E731
-            model, xw, mw, k, num_particles, num_completions, noise=noise
+            model, xw, mw, k, num_particles, num_completions
         )
         return jax.vmap(one)(keys, x, mask)
 
@@ -88,11 +78,6 @@ def read_input(path: str) -> tuple[np.ndarray, np.ndarray]:
 def check_input(x: np.ndarray, mask: np.ndarray, exp, where: str = "the input") -> None:
     """DataError unless x and mask [N, T, D] fit the run of `exp` and every window observes
     something and only finite values."""
-    if not isinstance(exp, LDExperiment):
-        raise LdxError(
-            f"completion of {exp.method} runs is not implemented: it supports the LD/PSLD "
-            "methods (ld, ld_kl_annealing, ld_masking, ld_skip, psld)."
-        )
     seq_len, dim = exp.dataset.seq_len, exp.dataset.dim
     if x.ndim != 3 or x.shape[1:] != (seq_len, dim):
         raise DataError(
@@ -128,7 +113,7 @@ def complete(
     batch_size: int | None = None,
     use_ema: bool = True,
 ) -> dict[str, np.ndarray]:
-    """K completions of each window of a trained LD/PSLD run.
+    """K completions of each window of a trained run (any method).
 
     Args:
       run: an `ldx.train.Run`.
@@ -146,7 +131,7 @@ def complete(
        copy; "log_evidence", "min_ess", "num_ancestors": [N], see `ldx.smc.Completion`}.
 
     Raises:
-      LdxError: an LDIDP run; DataError: x or mask do not fit the run (`check_input`).
+      DataError: x or mask do not fit the run (`check_input`).
     """
     mask = np.asarray(mask, bool)
     check_input(x, mask, run.experiment)
