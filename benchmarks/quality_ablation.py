@@ -45,6 +45,12 @@ VARIANTS = {
     "lv14_ss50": {"model.logvar_min": -14.0, "objective.scheduled_sampling": 0.5},
     "lv14_ss75": {"model.logvar_min": -14.0, "objective.scheduled_sampling": 0.75},
     "lv14_ss100": {"model.logvar_min": -14.0, "objective.scheduled_sampling": 1.0},
+    "lv14_kl01": {"model.logvar_min": -14.0, "objective.kl_weight": 0.1},
+    "lv14_kl01_ss25": {
+        "model.logvar_min": -14.0,
+        "objective.kl_weight": 0.1,
+        "objective.scheduled_sampling": 0.25,
+    },
     "lv14_psld": {"model.logvar_min": -14.0, "method": "psld"},
     "rank8": {"model.logvar_min": -14.0, "model.noise_rank": 8},
     "rank8_in": {"model.logvar_min": -14.0, "model.noise_rank": 8, "objective.input_noise": 0.01},

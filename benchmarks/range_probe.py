@@ -2,9 +2,11 @@
 
     python -m benchmarks.range_probe --workdir=W --out=benchmarks/results/quality/range_probe.jsonl
 
-Emits one JSON line. For four ways of drawing N windows (latents from the `prior` or the
-posterior means of the first N test windows, `post`; decoded with `noise` or the `mean`): the
-share of values outside [-0.1, 1.1] in normalised units, overall and per t (`by_t`). Then the
+Emits one JSON line. For six ways of drawing N windows (latents from the `prior`, the
+posterior means of the first N test windows, `post`, or one draw z ~ q(z | x) for each of them,
+`post_draw`, the aggregate posterior the prior is fitted to; decoded with `noise` or the
+`mean`): the share of values outside [-0.1, 1.1] in normalised units, overall and per t
+(`by_t`). `prior` against `post_draw` isolates the prior. Then the
 prior's far draws: the Mahalanobis distance of N prior latents to the aggregate posterior (one
 draw z ~ q(z | x) per training window, its mean and covariance), the share of prior latents
 beyond the posterior's 99.9% quantile (`far_share`; 0.001 if the prior matched) and their share
@@ -40,8 +42,13 @@ def main(_):
     t, d = data.test.shape[1:]
     z_prior = sample_latents(model, exp.schedule, exp.sampler, key, n)
     mean, logvar = model.encode(jnp.asarray(data.test[:n]))
+    drawn = (
+        mean
+        if logvar is None
+        else mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape)
+    )
     record = {"workdir": _WORKDIR.value, "num": n}
-    for latents, z in (("prior", z_prior), ("post", mean)):
+    for latents, z in (("prior", z_prior), ("post", mean), ("post_draw", drawn)):
         for noise in (True, False):
             dec = jax.jit(lambda z, k, noise=noise: decode_sample(model.decoder, z, k, t, d, noise))
             out = _outside(np.asarray(dec(z, key)))
