@@ -200,6 +200,55 @@ def test_mixture_prior_log_density_matches_scipy():
     )
 
 
+def _gru_np(cell, x, reverse=False):
+    """Final state of a GRU cell run over x [B, T, F] from zeros, in float64 NumPy."""
+    w_x, b_x = _np(cell.input_proj.kernel[...]), _np(cell.input_proj.bias[...])
+    w_h = _np(cell.hidden_proj.kernel[...])
+    b_h = _np(cell.hidden_proj.bias[...]) if cell.hidden_proj.bias is not None else 0.0
+    h = np.zeros((x.shape[0], w_h.shape[0]))
+    for t in range(x.shape[1])[:: -1 if reverse else 1]:
+        xr, xu, xn = np.split(x[:, t] @ w_x + b_x, 3, -1)
+        hr, hu, hn = np.split(h @ w_h + b_h, 3, -1)
+        r, u = scipy.special.expit(xr + hr), scipy.special.expit(xu + hu)
+        h = (1 - u) * np.tanh(xn + r * hn) + u * h
+    return h
+
+
+def test_init_encoder_both_reads_both_final_states():
+    """Given init_encoder="both", then q(z_0 | x) = head(tanh([h_fwd_T, h_bwd_1] W1 + b1)) with
+    both GRUs run in NumPy; the mixture components are the same head at tanh(u_j) (SciPy
+    density). A pointwise encoder has no forward GRU: "both" is refused."""
+    model = _model(init_encoder="both", init_prior="mixture", init_components=3)
+    x = np.random.default_rng(13).normal(size=(B, T, D))
+    state = np.concatenate([_gru_np(model.enc_fwd, x), _gru_np(model.enc_bwd, x, True)], -1)
+
+    def head(s):
+        h = np.tanh(
+            s @ _np(model.enc_init_hidden.kernel[...]) + _np(model.enc_init_hidden.bias[...])
+        )
+        mu, log_std = np.split(
+            h @ _np(model.enc_init.kernel[...]) + _np(model.enc_init.bias[...]), 2, -1
+        )
+        return mu, np.exp(np.clip(log_std, -7, 2))
+
+    _, mu0, s0 = model.encode(jnp.asarray(x, jnp.float32))
+    mu_ref, s_ref = head(state)
+    np.testing.assert_allclose(_np(mu0), mu_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(s0), s_ref, rtol=1e-4, atol=1e-5)
+    mean, std = head(np.tanh(_np(model.prior_states[...])))
+    pi = scipy.special.softmax(_np(model.prior_logits[...]))
+    z = np.random.default_rng(14).normal(size=(20, Z))
+    terms = [np.log(pi[j]) + scipy.stats.norm.logpdf(z, mean[j], std[j]).sum(-1) for j in range(3)]
+    np.testing.assert_allclose(
+        _np(model.init_log_prob(jnp.asarray(z, jnp.float32))),
+        scipy.special.logsumexp(terms, axis=0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    with pytest.raises(ConfigError, match="init_encoder"):
+        ModelConfig(features=2, encoder="pointwise", init_encoder="both")
+
+
 def test_mixture_prior_draws_follow_its_cdf():
     """Given a mixture p(z_0), when drawing 20000 z_0, then each coordinate passes a KS test
     against the mixture CDF sum_j pi_j Phi((z - a_j) / b_j), and the component shares match."""
