@@ -58,6 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.objective.kl_weight = 1.0  # beta; 1 is the ELBO.
     config.objective.kl_warmup_steps = 200  # beta ramps 0 -> kl_weight over these steps.
     config.objective.input_dropout = 0.0  # P(an encoder input entry is zeroed) in training.
+    config.objective.init_kl_weight = 1.0  # w_0: weight of KL_0 in the loss (1 = the ELBO).
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 3000

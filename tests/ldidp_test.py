@@ -353,6 +353,24 @@ def test_langevin_reaches_its_stationary_gaussian():
     assert np.all((z.var(0, ddof=1) > lo * var_target) & (z.var(0, ddof=1) < hi * var_target))
 
 
+@pytest.mark.parametrize("w0", [1.0, 0.1])
+def test_loss_weights_kl0_by_init_kl_weight(w0):
+    """Given init_kl_weight w0 and beta = 1, then loss = mean(-log p(x|z) + w0 KL_0 + sum KL_k)
+    / (T D) from elbo_terms at the same key (float64 sums), and the reported elbo keeps w0 = 1."""
+    model = _model(init_prior="mixture", first_step="initial")
+    x = jnp.asarray(np.random.default_rng(15).normal(size=(B, T, D)), jnp.float32)
+    key = jax.random.key(3)
+    cfg = objective.ObjectiveConfig(kl_weight=1.0, kl_warmup_steps=0, init_kl_weight=w0)
+    loss, m = objective.make_loss_fn(cfg, 10)(model, x, key, 5)
+    loglik, kl0, kl = (_np(a) for a in objective.elbo_terms(model, x, jax.random.split(key)[1]))
+    assert np.abs(kl0).mean() > 1e-2  # the weight has something to act on
+    ref = np.mean(-loglik + w0 * kl0 + kl.sum(-1)) / (T * D)
+    np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(m["elbo"]), np.mean(loglik - kl0 - kl.sum(-1)), rtol=1e-5)
+    with pytest.raises(ConfigError, match="init_kl_weight"):
+        objective.ObjectiveConfig(init_kl_weight=-1.0)
+
+
 def test_config_validation_names_the_field():
     """Given bad model/sampler values, then ConfigError names the field."""
     with pytest.raises(ConfigError, match="sigma"):
