@@ -371,6 +371,30 @@ def test_loss_weights_kl0_by_init_kl_weight(w0):
         objective.ObjectiveConfig(init_kl_weight=-1.0)
 
 
+def test_log_joint_matches_a_step_by_step_scipy_sum():
+    """Given first_step="initial" and any path z, then log_joint = log p(z_1) + sum_k
+    norm.logpdf(x_k; f(z_k), obs_std) + sum_{k>=2} norm.logpdf(z_k; m(z_{k-1}, c^_k), sigma),
+    the prior means from a Python loop over the model's one-step dynamics."""
+    model = _model(init_prior="mixture", first_step="initial", decoder="linear")
+    cfg = model.cfg
+    rng = np.random.default_rng(16)
+    x, z = rng.normal(size=(B, T, D)), rng.normal(size=(B, T, Z))
+    got = _np(objective.log_joint(model, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32)))
+    out = _np(model.decode(jnp.asarray(z, jnp.float32)))
+    ref = scipy.stats.norm.logpdf(x, out, cfg.obs_std).sum((1, 2))
+    ref += _np(model.init_log_prob(jnp.asarray(z[:, 0], jnp.float32)))
+    zk = jnp.asarray(z[:, 0], jnp.float32)
+    h = model.initial_state(zk)
+    for k in range(1, T):
+        h, c_hat = model.dynamics(h, zk)
+        mean = math.sqrt(cfg.signal) * _np(c_hat) + cfg.rho * _np(zk)
+        ref += scipy.stats.norm.logpdf(z[:, k], mean, cfg.sigma).sum(-1)
+        zk = jnp.asarray(z[:, k], jnp.float32)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="initial"):
+        objective.log_joint(_model(), jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32))
+
+
 def test_config_validation_names_the_field():
     """Given bad model/sampler values, then ConfigError names the field."""
     with pytest.raises(ConfigError, match="sigma"):

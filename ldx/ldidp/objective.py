@@ -16,6 +16,7 @@ learned mixture prior.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -113,6 +114,38 @@ def posterior_mean(model: LDIDP, x: jax.Array) -> jax.Array:
     z_dim = model.cfg.latent_dim
     z, _, _ = posterior(model, x, jnp.zeros((b, z_dim)), jnp.zeros((b, t, z_dim)))
     return z
+
+
+def log_joint(model: LDIDP, x: jax.Array, z: jax.Array) -> jax.Array:
+    """log p(x_{1:T}, z_{1:T}) under the generative model, first_step="initial" (z_1 = z_0).
+
+        log p(z_1) + sum_k log p(x_k | z_k) + sum_{k >= 2} log N(z_k; m(z_{k-1}, c^_k), sigma^2 I)
+
+    Its maximiser over z is the MAP path (benchmarks/ldidp_edges.py, `--map_steps`).
+
+    Args:
+      model: the LDIDP module (first_step="initial").
+      x: observations. # [B, T, D]
+      z: latents of bins 1..T. # [B, T, Z]
+
+    Returns:
+      the log joint density per window. # [B]
+    """
+    cfg = model.cfg
+    if cfg.first_step != "initial":
+        raise ValueError('log_joint needs first_step="initial" (z_0 on the path).')
+    ll = obs_loglik(cfg.observation, x, model.decode(z), cfg.obs_std).sum((1, 2))  # [B]
+    gauss = -0.5 * cfg.latent_dim * math.log(2 * math.pi * cfg.sigma**2)
+
+    def step(carry, z_k):
+        h, z_prev = carry  # [B, H], [B, Z]
+        h, c_hat = model.dynamics(h, z_prev)
+        d = (z_k - model.transition_mean(z_prev, c_hat)) / cfg.sigma  # [B, Z]
+        return (h, z_k), gauss - 0.5 * jnp.sum(jnp.square(d), -1)
+
+    z1 = z[:, 0]
+    _, lp = jax.lax.scan(step, (model.initial_state(z1), z1), jnp.swapaxes(z[:, 1:], 0, 1))
+    return ll + model.init_log_prob(z1) + lp.sum(0)
 
 
 def elbo_terms(model: LDIDP, x: jax.Array, key: jax.Array, x_enc: jax.Array | None = None):
