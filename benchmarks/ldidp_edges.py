@@ -46,7 +46,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A trained ldidp workdir (synthe
 _REFERENCES = flags.DEFINE_bool("references", True, "Also score the model-free estimators.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 _TAG = flags.DEFINE_string("tag", "", "Free label copied into every line.")
-_MAP_STEPS = flags.DEFINE_integer("map_steps", 0, "Adam steps of the MAP path (0: none).")
+_MAP_STEPS = flags.DEFINE_integer(
+    "map_steps", 0, "Adam steps of the MAP path (0: none).", lower_bound=0
+)
 flags.mark_flags_as_required(["workdir"])
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -110,6 +112,8 @@ def main(argv):
     truth = exp.true_latents()
     if truth is None:
         raise app.UsageError(f"{_WORKDIR.value}: {d.name} has no true latents.")
+    if _MAP_STEPS.value and model.cfg.first_step != "initial":
+        raise app.UsageError(f'{_WORKDIR.value}: --map_steps needs first_step="initial".')
     train, test = split_indices(len(truth), d)
     y_train, y_test = truth[train], truth[test]
     head = {"benchmark": "ldidp_bin_error", "data": d.name, "workdir": _WORKDIR.value}
