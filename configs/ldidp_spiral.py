@@ -50,11 +50,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.init_components = 16  # Mixture components of p(z_0).
     # initial: z_1 is the initial latent (z_1 = z_0 ~ q(z_0 | x)) | transition: z_1 ~ m(z_0, c_1).
     config.model.first_step = "initial"
+    # What q(z_0 | x) reads: backward (linear head on the backward GRU at k = 1) | both (a tanh
+    # layer on both GRUs' final states; bigru only).
+    config.model.init_encoder = "backward"
 
     config.objective = ml_collections.ConfigDict()
     config.objective.kl_weight = 1.0  # beta; 1 is the ELBO.
     config.objective.kl_warmup_steps = 200  # beta ramps 0 -> kl_weight over these steps.
     config.objective.input_dropout = 0.0  # P(an encoder input entry is zeroed) in training.
+    config.objective.init_kl_weight = 1.0  # w_0: weight of KL_0 in the loss (1 = the ELBO).
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 3000

@@ -65,3 +65,28 @@ def test_window_ridge_recovers_a_linear_function_of_the_window():
     # a large penalty shrinks every prediction to the fit set's mean target
     pred = metrics.window_ridge(x_fit, target(x_fit), x_eval, l2=1e8)
     np.testing.assert_allclose(pred, np.broadcast_to(target(x_fit).mean(0), pred.shape), atol=1e-4)
+
+
+def test_map_path_climbs_the_log_joint():
+    # Given a small model and its posterior-mean path, when Adam runs on -log p(x, z), then the
+    # log joint rises and its gradient norm falls.
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from benchmarks.ldidp_edges import map_path
+    from ldx.ldidp import objective
+    from ldx.ldidp.model import LDIDP, ModelConfig
+
+    cfg = ModelConfig(features=3, latent_dim=2, width=8, init_prior="mixture", first_step="initial")
+    model = LDIDP(cfg, rngs=nnx.Rngs(0))
+    x = np.random.default_rng(2).normal(size=(4, 6, 3)).astype(np.float32)
+    z = np.asarray(objective.posterior_mean(model, jnp.asarray(x)))
+    z_map, start, end = map_path(model, x, z, 300)
+    assert end > start + 1.0
+
+    def grad_norm(v):
+        g = jax.grad(lambda u: objective.log_joint(model, jnp.asarray(x), u).sum())(jnp.asarray(v))
+        return float(jnp.linalg.norm(g))
+
+    assert grad_norm(z_map) < 0.8 * grad_norm(z)

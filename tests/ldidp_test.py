@@ -200,6 +200,55 @@ def test_mixture_prior_log_density_matches_scipy():
     )
 
 
+def _gru_np(cell, x, reverse=False):
+    """Final state of a GRU cell run over x [B, T, F] from zeros, in float64 NumPy."""
+    w_x, b_x = _np(cell.input_proj.kernel[...]), _np(cell.input_proj.bias[...])
+    w_h = _np(cell.hidden_proj.kernel[...])
+    b_h = _np(cell.hidden_proj.bias[...]) if cell.hidden_proj.bias is not None else 0.0
+    h = np.zeros((x.shape[0], w_h.shape[0]))
+    for t in range(x.shape[1])[:: -1 if reverse else 1]:
+        xr, xu, xn = np.split(x[:, t] @ w_x + b_x, 3, -1)
+        hr, hu, hn = np.split(h @ w_h + b_h, 3, -1)
+        r, u = scipy.special.expit(xr + hr), scipy.special.expit(xu + hu)
+        h = (1 - u) * np.tanh(xn + r * hn) + u * h
+    return h
+
+
+def test_init_encoder_both_reads_both_final_states():
+    """Given init_encoder="both", then q(z_0 | x) = head(tanh([h_fwd_T, h_bwd_1] W1 + b1)) with
+    both GRUs run in NumPy; the mixture components are the same head at tanh(u_j) (SciPy
+    density). A pointwise encoder has no forward GRU: "both" is refused."""
+    model = _model(init_encoder="both", init_prior="mixture", init_components=3)
+    x = np.random.default_rng(13).normal(size=(B, T, D))
+    state = np.concatenate([_gru_np(model.enc_fwd, x), _gru_np(model.enc_bwd, x, True)], -1)
+
+    def head(s):
+        h = np.tanh(
+            s @ _np(model.enc_init_hidden.kernel[...]) + _np(model.enc_init_hidden.bias[...])
+        )
+        mu, log_std = np.split(
+            h @ _np(model.enc_init.kernel[...]) + _np(model.enc_init.bias[...]), 2, -1
+        )
+        return mu, np.exp(np.clip(log_std, -7, 2))
+
+    _, mu0, s0 = model.encode(jnp.asarray(x, jnp.float32))
+    mu_ref, s_ref = head(state)
+    np.testing.assert_allclose(_np(mu0), mu_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(s0), s_ref, rtol=1e-4, atol=1e-5)
+    mean, std = head(np.tanh(_np(model.prior_states[...])))
+    pi = scipy.special.softmax(_np(model.prior_logits[...]))
+    z = np.random.default_rng(14).normal(size=(20, Z))
+    terms = [np.log(pi[j]) + scipy.stats.norm.logpdf(z, mean[j], std[j]).sum(-1) for j in range(3)]
+    np.testing.assert_allclose(
+        _np(model.init_log_prob(jnp.asarray(z, jnp.float32))),
+        scipy.special.logsumexp(terms, axis=0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    with pytest.raises(ConfigError, match="init_encoder"):
+        ModelConfig(features=2, encoder="pointwise", init_encoder="both")
+
+
 def test_mixture_prior_draws_follow_its_cdf():
     """Given a mixture p(z_0), when drawing 20000 z_0, then each coordinate passes a KS test
     against the mixture CDF sum_j pi_j Phi((z - a_j) / b_j), and the component shares match."""
@@ -302,6 +351,48 @@ def test_langevin_reaches_its_stationary_gaussian():
     np.testing.assert_allclose(z.mean(0), 1.5, atol=5 * se + 1.5 * (1 - s / 2) ** 150)
     lo, hi = scipy.stats.chi2.ppf([1e-4, 1 - 1e-4], n - 1) / (n - 1)
     assert np.all((z.var(0, ddof=1) > lo * var_target) & (z.var(0, ddof=1) < hi * var_target))
+
+
+@pytest.mark.parametrize("w0", [1.0, 0.1])
+def test_loss_weights_kl0_by_init_kl_weight(w0):
+    """Given init_kl_weight w0 and beta = 1, then loss = mean(-log p(x|z) + w0 KL_0 + sum KL_k)
+    / (T D) from elbo_terms at the same key (float64 sums), and the reported elbo keeps w0 = 1."""
+    model = _model(init_prior="mixture", first_step="initial")
+    x = jnp.asarray(np.random.default_rng(15).normal(size=(B, T, D)), jnp.float32)
+    key = jax.random.key(3)
+    cfg = objective.ObjectiveConfig(kl_weight=1.0, kl_warmup_steps=0, init_kl_weight=w0)
+    loss, m = objective.make_loss_fn(cfg, 10)(model, x, key, 5)
+    loglik, kl0, kl = (_np(a) for a in objective.elbo_terms(model, x, jax.random.split(key)[1]))
+    assert np.abs(kl0).mean() > 1e-2  # the weight has something to act on
+    ref = np.mean(-loglik + w0 * kl0 + kl.sum(-1)) / (T * D)
+    np.testing.assert_allclose(float(loss), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(m["elbo"]), np.mean(loglik - kl0 - kl.sum(-1)), rtol=1e-5)
+    with pytest.raises(ConfigError, match="init_kl_weight"):
+        objective.ObjectiveConfig(init_kl_weight=-1.0)
+
+
+def test_log_joint_matches_a_step_by_step_scipy_sum():
+    """Given first_step="initial" and any path z, then log_joint = log p(z_1) + sum_k
+    norm.logpdf(x_k; f(z_k), obs_std) + sum_{k>=2} norm.logpdf(z_k; m(z_{k-1}, c^_k), sigma),
+    the prior means from a Python loop over the model's one-step dynamics."""
+    model = _model(init_prior="mixture", first_step="initial", decoder="linear")
+    cfg = model.cfg
+    rng = np.random.default_rng(16)
+    x, z = rng.normal(size=(B, T, D)), rng.normal(size=(B, T, Z))
+    got = _np(objective.log_joint(model, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32)))
+    out = _np(model.decode(jnp.asarray(z, jnp.float32)))
+    ref = scipy.stats.norm.logpdf(x, out, cfg.obs_std).sum((1, 2))
+    ref += _np(model.init_log_prob(jnp.asarray(z[:, 0], jnp.float32)))
+    zk = jnp.asarray(z[:, 0], jnp.float32)
+    h = model.initial_state(zk)
+    for k in range(1, T):
+        h, c_hat = model.dynamics(h, zk)
+        mean = math.sqrt(cfg.signal) * _np(c_hat) + cfg.rho * _np(zk)
+        ref += scipy.stats.norm.logpdf(z[:, k], mean, cfg.sigma).sum(-1)
+        zk = jnp.asarray(z[:, k], jnp.float32)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="initial"):
+        objective.log_joint(_model(), jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32))
 
 
 def test_config_validation_names_the_field():

@@ -6,6 +6,8 @@ B batch, T time, D observed features, Din encoder features, Z latent, H width.
 The maths (docs/ldidp.md has the derivation):
 
     encoder      c_{1:T} = f_phi(x_{1:T}[:, :Din]),  mu_0 = g_phi(x_{1:T})          # [B, T, Z]
+                 g_phi: linear in the backward GRU's state at k = 1 (init_encoder="backward")
+                 or a tanh layer on both GRUs' final states [h_fwd_T, h_bwd_1] ("both")
     transition   m(z, c) = sqrt(abar) c + rho z,  rho = sqrt(1 - abar - sigma^2)   (0: Markovian)
     inference    q(z_0 | x) = N(mu_0, diag s_0^2),
                  q(z_k | z_{k-1}, x) = N(m(z_{k-1}, c_k), sigma^2 I)
@@ -42,6 +44,7 @@ INFERENCES = ("non_markovian", "markovian")
 OBSERVATIONS = ("gaussian", "bernoulli", "poisson")
 DECODERS = ("linear", "mlp")
 INIT_PRIORS = ("mixture", "standard")
+INIT_ENCODERS = ("backward", "both")
 FIRST_STEPS = ("initial", "transition")
 MAX_LOG_RATE = 10.0  # Poisson log-rates are clipped here (e^10 counts per bin) for stability.
 
@@ -74,6 +77,10 @@ class ModelConfig:
       init_components: number of mixture components of p(z_0).
       first_step: "initial" (z_1 is the initial latent z_0 itself; transitions for k >= 2; the
         configs use it) or "transition" (z_1 ~ N(m(z_0, c_1), sigma^2); the default, as above).
+      init_encoder: what q(z_0 | x) reads: "backward" (a linear head on the backward GRU's
+        state at k = 1; the default, as above) or "both" (a tanh layer of width H, then the
+        linear head, on [forward GRU's state at k = T, backward GRU's state at k = 1], each a
+        summary of the whole window; needs encoder="bigru").
     """
 
     features: int
@@ -91,6 +98,7 @@ class ModelConfig:
     init_prior: str = "standard"
     init_components: int = 16
     first_step: str = "transition"
+    init_encoder: str = "backward"
 
     def __post_init__(self):
         check_config(
@@ -103,6 +111,7 @@ class ModelConfig:
                 decoder=DECODERS,
                 init_prior=INIT_PRIORS,
                 first_step=FIRST_STEPS,
+                init_encoder=INIT_ENCODERS,
             ),
             ("features", "latent_dim", "width", "init_components"),
         )
@@ -120,6 +129,11 @@ class ModelConfig:
             )
         if self.obs_std <= 0:
             raise ConfigError(f"config.model.obs_std={self.obs_std} must be > 0.")
+        if self.init_encoder == "both" and self.encoder != "bigru":
+            raise ConfigError(
+                'config.model.init_encoder="both" needs config.model.encoder="bigru" (the '
+                f"{self.encoder!r} encoder has no forward GRU)."
+            )
         if self.init_std < 0:
             raise ConfigError(f"config.model.init_std={self.init_std} must be >= 0 (0: learned).")
 
@@ -158,6 +172,10 @@ class LDIDP(nnx.Module):
         else:
             self.enc_hidden = nnx.Linear(cfg.din, h, rngs=rngs)
             self.enc_out = nnx.Linear(h, z, rngs=rngs)
+        summary = h  # width of the state q(z_0 | x) reads
+        if cfg.init_encoder == "both":
+            summary = 2 * h
+            self.enc_init_hidden = nnx.Linear(2 * h, h, rngs=rngs)
         self.enc_init = nnx.Linear(h, z if cfg.init_std else 2 * z, rngs=rngs)
         self.dyn_init = nnx.Linear(z, h, rngs=rngs)
         self.dyn = GRUCell(z, h, rngs=rngs)
@@ -165,7 +183,7 @@ class LDIDP(nnx.Module):
         if cfg.init_prior == "mixture":  # p(z_0): logits and pseudo-states of the components
             k = cfg.init_components
             self.prior_logits = nnx.Param(jnp.zeros((k,)))
-            self.prior_states = nnx.Param(jax.random.normal(rngs.params(), (k, h)))
+            self.prior_states = nnx.Param(jax.random.normal(rngs.params(), (k, summary)))
         if cfg.decoder == "mlp":
             self.dec_hidden = nnx.Linear(z, h, rngs=rngs)
             self.dec_out = nnx.Linear(h, cfg.features, rngs=rngs)
@@ -185,15 +203,20 @@ class LDIDP(nnx.Module):
           ([B, Z], or the fixed init_std broadcast) of q(z_0 | x).
         """
         h_bwd = _scan_gru(self.enc_bwd, x_in, reverse=True)  # [B, T, H]
+        summary = h_bwd[:, 0]  # [B, H]
         if self.cfg.encoder == "bigru":
             h_fwd = _scan_gru(self.enc_fwd, x_in)  # [B, T, H]
             c = self.enc_out(jnp.concatenate([h_fwd, h_bwd], -1))  # [B, T, Z]
+            if self.cfg.init_encoder == "both":
+                summary = jnp.concatenate([h_fwd[:, -1], summary], -1)  # [B, 2H]
         else:
             c = self.enc_out(jnp.tanh(self.enc_hidden(x_in)))  # [B, T, Z]
-        return (c, *self.init_head(h_bwd[:, 0]))
+        return (c, *self.init_head(summary))
 
     def init_head(self, state: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(mean, std) of q(z_0 | x) from the backward encoder state. # [..., H] -> 2 x [..., Z]"""
+        """(mean, std) of q(z_0 | x) from the encoder's summary. # [..., H or 2H] -> 2 x [..., Z]"""
+        if self.cfg.init_encoder == "both":
+            state = jnp.tanh(self.enc_init_hidden(state))  # [..., H]
         init = self.enc_init(state)  # [..., Z] or [..., 2Z]
         if self.cfg.init_std:
             return init, jnp.full_like(init, self.cfg.init_std)
