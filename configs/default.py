@@ -38,6 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.num_heads = 4  # Transformer attention heads.
     config.model.pooling = "last"  # Encoder summary: last | mean.
     config.model.bound = "tanh"  # PSLD code bound: tanh | l2 | none.
+    # Feed z to every decoder step, not only its first (Dieng et al. 2019); ld_skip sets it,
+    # any other method may (PSLD with per-step latent injection, docs/dependency_analysis.md).
+    config.model.skip_z = False
     # Decoder log-variance bounds. -14 (sigma 1e-3 on the [0, 1] scale) leaves room for the
     # small one-step noise of smooth series; at -8 (sigma 0.018) most steps sat at the bound and
     # samples jittered (docs/quality.md).
