@@ -83,6 +83,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # noisier L_CS. 0.25 trains ~1.4x faster on CPU with the same dependency and comparable
     # sample scores on stocks and ETTh1 (docs/dependency_analysis.md, "Follow-up").
     config.objective.cs_batch_fraction = 0.25
+    # psld: what L_CS's pass reads: noise (z^i, the paper's) | other_code (the clean code of
+    # another window of the batch; an experiment, docs/dependency_analysis.md).
+    config.objective.cs_latent = "noise"
     # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
     # in normalised units; 0 is plain teacher forcing (see ldx/ld/objective.py, noisy_inputs).
     config.objective.input_noise = 0.0

@@ -204,6 +204,7 @@ def test_psld_cs_weight(eta):
         ("cs_eta", 0.0),
         ("gamma", -1.0),
         ("swap_weight", -0.5),
+        ("cs_latent", "shuffled"),
     ],
 )
 def test_objective_config_rejects_bad_values(field, value):
@@ -438,6 +439,50 @@ def test_psld_swap_term_matches_independent_computation(model_for, decode_calls)
     expected = m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"] + 0.5 * m["swap"]
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
     assert "swap" not in off
+
+
+@pytest.mark.parametrize("cs_bound", ["marginal_step", "none"])
+def test_psld_cs_on_other_code_matches_independent_computation(model_for, decode_calls, cs_bound):
+    """Given cs_latent="other_code" and C = 2 of 3 windows; then the one decoder call's C noisy
+    rows read the neighbour's clean code, roll(v[:C], 1) (not z^i), cs = mean over C of
+    (1 - abar_i) sum_t max(log p(x_t | v_other, x_<t), floor) in NumPy (floor: the per-step
+    marginal, or none), and vi, nll equal those of the noise form (the same VI draws)."""
+    x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
+    base = _objective("psld", cs_batch_fraction=0.67, cs_bound=cs_bound)
+    cfg = _objective("psld", cs_batch_fraction=0.67, cs_bound=cs_bound, cs_latent="other_code")
+    _, off = _loss(base, model, x)
+    decode_calls.clear()
+    loss, m = _loss(cfg, model, x)
+    (call,) = decode_calls
+    n_cs = 2
+    v = _np(model.encode(x)[0])
+    np.testing.assert_allclose(call["z"][B:], v[[1, 0]], atol=1e-6)  # roll by 1 of 2 rows
+    np.testing.assert_array_equal(call["x"][B:], x[:n_cs])
+    _, i_cs, _ = _psld_draws(model, x, cfg)
+    steps = scipy.stats.norm.logpdf(
+        _np(call["x"][B:]), _np(call["mean"][B:]), np.exp(0.5 * _np(call["logvar"][B:]))
+    ).sum(-1)  # [C, T]
+    if cs_bound == "marginal_step":
+        marginal = scipy.stats.norm.logpdf(
+            _np(x), _np(x).mean((0, 1)), np.sqrt(_np(x).var((0, 1)) + 1e-6)
+        ).sum(-1)[:n_cs]  # [C, T]
+        assert np.any(steps < marginal), "the floor does not bind: the case tests nothing"
+        steps = np.maximum(steps, marginal)
+    else:  # unfloored, the noisy pass's value shows which latent it read
+        assert float(m["cs"]) != pytest.approx(float(off["cs"]), rel=1e-3)
+    cs = np.mean((1 - ABAR[i_cs]) * steps.sum(-1))
+    assert float(m["cs"]) == pytest.approx(cs, rel=1e-5)
+    for k in ("vi", "nll", "prior"):
+        assert float(m[k]) == pytest.approx(float(off[k]), rel=1e-5), k
+    assert float(loss) == pytest.approx(float(m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(cs_latent="other_code"), dict(swap_weight=1.0)])
+def test_another_windows_code_needs_two_noisy_windows(model_for, kw):
+    """Given C = round(0.2 * 3) -> 1 noisy-pass window; then a term reading another window's
+    code (which would be the window's own) is one ConfigError naming cs_batch_fraction."""
+    with pytest.raises(ConfigError, match="cs_batch_fraction=0.2 .* C >= 2"):
+        _loss(_objective("psld", cs_batch_fraction=0.2, **kw), model_for("gru", "psld"), X)
 
 
 def test_psld_marginal_floor_only_raises_cs(model_for):

@@ -41,6 +41,11 @@ batch, the same expected loss as giving every window both passes (fraction 1,
 the paper's estimator) with more variance. The default 0.25 makes a PSLD step
 cost about an LD step; docs/dependency_analysis.md compares it with 1.0.
 
+`cs_latent="other_code"` (default "noise", the paper's; an experiment) makes the noisy pass
+read the clean code of the window's neighbour in the batch, z = roll(v, 1) over the first C
+windows, instead of z^i: L_CS then rewards every step for failing, down to its floor, when the
+code is another window's (the fifth session's "L_CS on another window's code").
+
 `swap_weight` > 0 (default 0, off; an experiment, docs/dependency_analysis.md) adds a
 per-step contrast between a window's code and another window's: the same C windows are also
 decoded from the diffused code of their neighbour in the (random) batch, z_other = roll(z_vi,
@@ -62,7 +67,7 @@ import jax
 import jax.numpy as jnp
 
 from ldx.diffusion import Schedule, eps_loss
-from ldx.errors import check_config
+from ldx.errors import ConfigError, check_config
 from ldx.probability import gaussian_loglik, lowrank_gaussian_loglik, standard_normal_kl
 
 METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
@@ -70,6 +75,7 @@ STAGES = ("joint", "autoencoder", "prior")
 KL_SCHEDULES = ("linear", "cyclical")
 VI_WEIGHTS = ("index", "power")
 CS_BOUNDS = ("marginal", "marginal_step", "constant", "none")
+CS_LATENTS = ("noise", "other_code")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +100,7 @@ class ObjectiveConfig:
     cs_bound: str = "marginal_step"
     cs_floor: float = 0.0
     cs_batch_fraction: float = 0.25
+    cs_latent: str = "noise"
     input_noise: float = 0.0
     scheduled_sampling: float = 0.0
     swap_weight: float = 0.0
@@ -103,7 +110,11 @@ class ObjectiveConfig:
             self,
             "objective",
             dict(
-                method=METHODS, kl_schedule=KL_SCHEDULES, vi_weight=VI_WEIGHTS, cs_bound=CS_BOUNDS
+                method=METHODS,
+                kl_schedule=KL_SCHEDULES,
+                vi_weight=VI_WEIGHTS,
+                cs_bound=CS_BOUNDS,
+                cs_latent=CS_LATENTS,
             ),
             conditions=(
                 ("mask_rate", 0.0 <= self.mask_rate < 1.0, "in [0, 1)"),
@@ -251,12 +262,19 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     if stage == "prior":
         return prior, {"prior": prior}
     n_cs = max(1, round(cfg.cs_batch_fraction * batch))  # windows with a noisy pass, C
+    if n_cs < 2 and (cfg.swap_weight or cfg.cs_latent == "other_code"):
+        raise ConfigError(
+            f"objective.cs_batch_fraction={cfg.cs_batch_fraction} of batch {batch} gives C = "
+            f"{n_cs} noisy-pass window; another window's code needs C >= 2."
+        )
     i_vi = jax.random.randint(k_vi, (batch,), 0, cfg.num_vi_steps + 1)
     i_cs = jax.random.randint(k_cs, (n_cs,), max(L - cfg.cs_window, 0), L + 1)
     i = jnp.concatenate([i_vi, i_cs])  # [B + C]
     abar = schedule.alpha_bars[i][:, None]
     eps = jax.random.normal(k_eps, (batch + n_cs,) + v.shape[1:], v.dtype)
     z = jnp.sqrt(abar) * jnp.concatenate([v, v[:n_cs]]) + jnp.sqrt(1.0 - abar) * eps
+    if cfg.cs_latent == "other_code":  # the noisy pass reads the neighbour's clean code
+        z = jnp.concatenate([z[:batch], jnp.roll(v[:n_cs], 1, axis=0)])
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
     if cfg.swap_weight:  # C more rows: the first C windows read their neighbour's code
         z = jnp.concatenate([z, jnp.roll(z[:n_cs], 1, axis=0)])
