@@ -38,6 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.num_heads = 4  # Transformer attention heads.
     config.model.pooling = "last"  # Encoder summary: last | mean.
     config.model.bound = "tanh"  # PSLD code bound: tanh | l2 | none.
+    # Feed z to every decoder step, not only its first (Dieng et al. 2019); ld_skip sets it,
+    # any other method may (PSLD with per-step latent injection, docs/dependency_analysis.md).
+    config.model.skip_z = False
     # Decoder log-variance bounds. -14 (sigma 1e-3 on the [0, 1] scale) leaves room for the
     # small one-step noise of smooth series; at -8 (sigma 0.018) most steps sat at the bound and
     # samples jittered (docs/quality.md).
@@ -80,6 +83,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # noisier L_CS. 0.25 trains ~1.4x faster on CPU with the same dependency and comparable
     # sample scores on stocks and ETTh1 (docs/dependency_analysis.md, "Follow-up").
     config.objective.cs_batch_fraction = 0.25
+    # psld: what L_CS's pass reads: noise (z^i, the paper's) | other_code (the clean code of
+    # another window of the batch; an experiment, docs/dependency_analysis.md).
+    config.objective.cs_latent = "noise"
     # Std of Gaussian noise added to the decoder's teacher-forced inputs x_<t (not its targets),
     # in normalised units; 0 is plain teacher forcing (see ldx/ld/objective.py, noisy_inputs).
     config.objective.input_noise = 0.0
@@ -90,6 +96,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # PSLD: weight of a per-step contrast between a window's code and another window's (the swap
     # test as a loss, ldx/ld/objective.py); 0 = off, the paper's objective. An experiment.
     config.objective.swap_weight = 0.0
+    # PSLD, swap_weight > 0: other windows' codes each window is contrasted with, K; 1 is the
+    # swap test, K > 1 a per-step InfoNCE over K + 1 codes (K C more decoder rows).
+    config.objective.swap_negatives = 1
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 2000  # Optimiser steps (both stages together).

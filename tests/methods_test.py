@@ -74,3 +74,22 @@ def test_psld_decoder_uses_the_latent_where_ld_collapses(tmp_path):
         spread[method] = decoder_spread_across_latents(load_run(str(tmp_path / method)))
     assert spread["psld"] > 0.05, spread
     assert spread["psld"] > 20 * spread["ld"], spread
+
+
+@pytest.mark.parametrize(
+    "method, flag, expected",
+    [("ld_skip", False, True), ("psld", True, True), ("psld", False, False)],
+)
+def test_skip_z_is_set_by_ld_skip_or_by_the_config(method, flag, expected):
+    # Given configs/<method>.py:smoke with config.model.skip_z=flag; then the decoder reads z at
+    # every step exactly when the method is ld_skip or the flag is set: its recurrent input is
+    # x_{t-1} and z (D + Z wide), else x_{t-1} alone (D wide).
+    config = method_config(method, "gru", 10)
+    config.model.skip_z = flag
+    exp = build_experiment(config)
+    assert exp.model.skip_z is expected
+    decoder = exp.init_model().decoder
+    x = jax.numpy.zeros((2, 3, exp.dataset.dim))
+    z = jax.numpy.ones((2, exp.model.latent_dim))
+    width = decoder._inputs(z, x).shape[-1]
+    assert width == exp.dataset.dim + (exp.model.latent_dim if expected else 0)

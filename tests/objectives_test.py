@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.integrate
+import scipy.special
 import scipy.stats
 from flax import nnx
 
@@ -204,6 +205,8 @@ def test_psld_cs_weight(eta):
         ("cs_eta", 0.0),
         ("gamma", -1.0),
         ("swap_weight", -0.5),
+        ("swap_negatives", 0),
+        ("cs_latent", "shuffled"),
     ],
 )
 def test_objective_config_rejects_bad_values(field, value):
@@ -410,34 +413,94 @@ def test_psld_metrics_match_independent_computation(
     assert float(m["nll"]) == pytest.approx(-ll_vi.mean(), rel=1e-5)
 
 
-def test_psld_swap_term_matches_independent_computation(model_for, decode_calls):
-    """Given swap_weight=0.5 and C = 2 of 3 windows; then the one decoder call has B + 2C rows,
-    the last C reading their batch neighbour's diffused code (roll by 1 over the first C VI
-    rows), swap = mean over C of sum_t softplus(own - other log-lik. gap) in NumPy, the loss
-    adds 0.5 swap, and vi, cs, nll equal those of swap_weight=0 (the same draws)."""
+@pytest.mark.parametrize("fraction, n_cs, negatives", [(0.67, 2, 1), (1.0, 3, 2)])
+def test_psld_swap_term_matches_independent_computation(
+    model_for, decode_calls, fraction, n_cs, negatives
+):
+    """Given swap_weight=0.5, C windows and K = swap_negatives; then the one decoder call has
+    B + C + K C rows, block k reading the batch neighbours' diffused codes roll(z_vi, k) over
+    the first C VI rows, swap = mean over C of sum_t (logsumexp_k l_k - l_0) in NumPy (K = 1:
+    softplus of minus the own-minus-other gap), the loss adds 0.5 swap, and vi, cs, nll equal
+    those of swap_weight=0 (the same draws)."""
     x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
-    base = _objective("psld", cs_batch_fraction=0.67)
-    cfg = _objective("psld", cs_batch_fraction=0.67, swap_weight=0.5)
+    base = _objective("psld", cs_batch_fraction=fraction)
+    cfg = _objective("psld", cs_batch_fraction=fraction, swap_weight=0.5, swap_negatives=negatives)
     _, off = _loss(base, model, x)
     decode_calls.clear()
     loss, m = _loss(cfg, model, x)
     (call,) = decode_calls
-    n_cs = 2
-    assert call["z"].shape[0] == B + 2 * n_cs
+    assert call["z"].shape[0] == B + n_cs + negatives * n_cs
     z_vi = call["z"][:n_cs]
-    np.testing.assert_allclose(call["z"][B + n_cs :], np.roll(z_vi, 1, axis=0), atol=1e-6)
-    np.testing.assert_array_equal(call["x"][B + n_cs :], x[:n_cs])
     steps = scipy.stats.norm.logpdf(
         _np(call["x"]), _np(call["mean"]), np.exp(0.5 * _np(call["logvar"]))
-    ).sum(-1)  # [B + 2C, T]
-    gap = steps[:n_cs] - steps[B + n_cs :]
-    swap = np.mean(np.sum(np.logaddexp(0.0, -gap), axis=-1))  # softplus(-gap)
-    assert float(m["swap"]) == pytest.approx(swap, rel=1e-5)
+    ).sum(-1)  # [B + C + K C, T]
+    logits = [steps[:n_cs]]
+    for k in range(1, negatives + 1):
+        rows = slice(B + k * n_cs, B + (k + 1) * n_cs)
+        np.testing.assert_allclose(call["z"][rows], np.roll(z_vi, k, axis=0), atol=1e-6)
+        np.testing.assert_array_equal(call["x"][rows], x[:n_cs])
+        logits.append(steps[rows])
+    nce = scipy.special.logsumexp(np.stack(logits), axis=0) - steps[:n_cs]  # [C, T]
+    if negatives == 1:
+        np.testing.assert_allclose(nce, np.logaddexp(0.0, -(logits[0] - logits[1])), atol=1e-9)
+    assert float(m["swap"]) == pytest.approx(np.mean(nce.sum(-1)), rel=1e-5)
     for k in ("vi", "cs", "nll", "prior"):
         assert float(m[k]) == pytest.approx(float(off[k]), rel=1e-5), k
     expected = m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"] + 0.5 * m["swap"]
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
     assert "swap" not in off
+
+
+@pytest.mark.parametrize("cs_bound", ["marginal_step", "none"])
+def test_psld_cs_on_other_code_matches_independent_computation(model_for, decode_calls, cs_bound):
+    """Given cs_latent="other_code" and C = 2 of 3 windows; then the one decoder call's C noisy
+    rows read the neighbour's clean code, roll(v[:C], 1) (not z^i), cs = mean over C of
+    (1 - abar_i) sum_t max(log p(x_t | v_other, x_<t), floor) in NumPy (floor: the per-step
+    marginal, or none), and vi, nll equal those of the noise form (the same VI draws)."""
+    x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
+    base = _objective("psld", cs_batch_fraction=0.67, cs_bound=cs_bound)
+    cfg = _objective("psld", cs_batch_fraction=0.67, cs_bound=cs_bound, cs_latent="other_code")
+    _, off = _loss(base, model, x)
+    decode_calls.clear()
+    loss, m = _loss(cfg, model, x)
+    (call,) = decode_calls
+    n_cs = 2
+    v = _np(model.encode(x)[0])
+    np.testing.assert_allclose(call["z"][B:], v[[1, 0]], atol=1e-6)  # roll by 1 of 2 rows
+    np.testing.assert_array_equal(call["x"][B:], x[:n_cs])
+    _, i_cs, _ = _psld_draws(model, x, cfg)
+    steps = scipy.stats.norm.logpdf(
+        _np(call["x"][B:]), _np(call["mean"][B:]), np.exp(0.5 * _np(call["logvar"][B:]))
+    ).sum(-1)  # [C, T]
+    if cs_bound == "marginal_step":
+        marginal = scipy.stats.norm.logpdf(
+            _np(x), _np(x).mean((0, 1)), np.sqrt(_np(x).var((0, 1)) + 1e-6)
+        ).sum(-1)[:n_cs]  # [C, T]
+        assert np.any(steps < marginal), "the floor does not bind: the case tests nothing"
+        steps = np.maximum(steps, marginal)
+    else:  # unfloored, the noisy pass's value shows which latent it read
+        assert float(m["cs"]) != pytest.approx(float(off["cs"]), rel=1e-3)
+    cs = np.mean((1 - ABAR[i_cs]) * steps.sum(-1))
+    assert float(m["cs"]) == pytest.approx(cs, rel=1e-5)
+    for k in ("vi", "nll", "prior"):
+        assert float(m[k]) == pytest.approx(float(off[k]), rel=1e-5), k
+    assert float(loss) == pytest.approx(float(m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"]), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "fraction, kw, needed",
+    [
+        (0.2, dict(cs_latent="other_code"), 2),
+        (0.2, dict(swap_weight=1.0), 2),
+        (0.67, dict(swap_weight=1.0, swap_negatives=2), 3),
+    ],
+)
+def test_other_windows_codes_need_enough_noisy_windows(model_for, fraction, kw, needed):
+    """Given C = round(fraction * 3) noisy-pass windows, no more than the other windows' codes
+    a term reads (rolls would wrap to the window's own code); then one ConfigError naming
+    cs_batch_fraction and the C needed."""
+    with pytest.raises(ConfigError, match=f"cs_batch_fraction={fraction} .* C >= {needed}"):
+        _loss(_objective("psld", cs_batch_fraction=fraction, **kw), model_for("gru", "psld"), X)
 
 
 def test_psld_marginal_floor_only_raises_cs(model_for):

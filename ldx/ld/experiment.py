@@ -2,7 +2,7 @@
 
 `build_experiment(config)` validates config.{data, model, diffusion, objective, sample, train}
 into frozen dataclasses and loads the data; the method sets the fields users do not
-(`posterior`, `skip_z`, `stop_max`).
+(`posterior`, `stop_max`, and `skip_z` for ld_skip).
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def build_experiment(config: ml_collections.ConfigDict) -> LDExperiment:
         "model",
         features=dataset.dim,
         posterior="deterministic" if config.method == "psld" else "gaussian",
-        skip_z=config.method == "ld_skip",
     )
+    if config.method == "ld_skip":
+        model = dataclasses.replace(model, skip_z=True)
     objective = experiment.typed(
         ObjectiveConfig, config.objective, "objective", method=config.method
     )

@@ -39,7 +39,8 @@ class ModelConfig:
       num_layers: recurrent layers / Transformer blocks, encoder and decoder each.
       num_heads: attention heads (Transformer only).
       pooling: encoder summary, "last" state or "mean" over time.
-      skip_z: feed z to every decoder step (the skip-connection baseline).
+      skip_z: feed z to every decoder step (the skip-connection baseline; method ld_skip sets
+        it, any method may).
       posterior: "gaussian" (VAE) or "deterministic" (PSLD).
       bound: how a deterministic code is kept bounded: "tanh" (each coordinate
         in (-1, 1)), "l2" (scaled to norm sqrt(Z), unit RMS) or "none".
