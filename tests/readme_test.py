@@ -122,6 +122,9 @@ SKIP = {
     "LDX_DATA_DIR=../shared/data nice python -m benchmarks.completion --workdir=W "
     "--out=benchmarks/results/completion/D.jsonl": "minutes of CPU on a trained real-data run; "
     "completion_test checks its metrics and launch_test the completion app",
+    "LDX_DATA_DIR=../shared/data nice python -m benchmarks.completion --workdir=W "
+    "--out=benchmarks/results/completion/energy_noise_rank8/energy.jsonl": "the line above on "
+    "another run: minutes of CPU on a trained real-data run",
     "python -m launch.train --config=configs/default.py --workdir=/shared/runs/ld "
     "--coordinator_address=host0:1234 --num_processes=N --process_id=$RANK": (
         "N hosts; tests/parallel_test.py runs these flags with two local processes"
