@@ -2,15 +2,17 @@
 
     python -m launch.reproduce --grid=smoke --output=/tmp/grid_smoke       # seconds-long, tests
     nice -n 10 python -m launch.reproduce --grid=cpu --output=benchmarks/results/cpu_grid
+    nice -n 10 python -m launch.reproduce --grid=bench --output=benchmarks/results/bench
     nice -n 10 python -m launch.reproduce --grid=earthquakes \
         --output=benchmarks/results/earthquakes                            # Table 1, CPU sizes
     python -m launch.reproduce --grid=paper --output=/data/paper_grid      # needs an accelerator
 
 A grid is a ConfigDict: its axes, `base` (the argument of configs/default.py's get_config),
 `overrides` (("section.field", value) pairs set on every cell), `method_overrides` (such pairs
-per method) and `eval` (fields of ldx.eval.scores.EvalConfig). `cell_config` builds the training
-config of one cell. Cells run seed by seed, so a partial grid already covers every
-method x backbone x dataset once.
+per method), `eval` (fields of ldx.eval.scores.EvalConfig) and, optionally, `published`
+(fields of ldx.eval.published.PublishedConfig: also score every cell under the published
+protocol). `cell_config` builds the training config of one cell. Cells run seed by seed, so
+a partial grid already covers every method x backbone x dataset once.
 """
 
 import ml_collections
@@ -19,7 +21,7 @@ from configs import default
 
 METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
 DATASETS = ("sines", "stocks", "energy", "etth1", "fmri")
-NAMES = ("smoke", "cpu", "earthquakes", "paper")
+NAMES = ("smoke", "cpu", "bench", "earthquakes", "paper")
 
 
 def _pairs(**sections) -> tuple:
@@ -57,6 +59,9 @@ def get_grid(name: str) -> ml_collections.ConfigDict:
         grid.eval = dict(
             num_windows=32, repeats=2, disc_iterations=10, pred_iterations=10, batch_size=16
         )
+        grid.published = dict(
+            num_windows=40, repeats=2, disc_iterations=5, pred_iterations=5, fid_iterations=2
+        )
     elif name in ("cpu", "earthquakes"):
         # cpu: sized for about two to three hours on 2 shared CPU cores. earthquakes: the
         # paper's Table 1 dataset alone at the same sizes (5 methods x LSTM, Transformer).
@@ -79,6 +84,19 @@ def get_grid(name: str) -> ml_collections.ConfigDict:
         # Cheaper than the TimeGAN protocol (1000 windows, 5 repeats, 2000 / 5000 Adam steps):
         # the learned metrics dominate a cell's evaluation time on a shared CPU.
         grid.eval = dict(num_windows=500, repeats=3, disc_iterations=1000, pred_iterations=1000)
+    elif name == "bench":
+        # Both protocols on the 2-core CPU in about two hours: the default model (GRU width 64,
+        # latent 16) with the LSTM of Table 1, five methods, two seeds, 1000 training steps.
+        steps = 1000
+        grid.backbones = ("lstm",)
+        grid.seeds = (0, 1)
+        grid.overrides = _pairs(
+            train=_quiet(num_steps=steps, warmup_steps=100, checkpoint_every=steps),
+            sample=dict(batch_size=1000),
+        )
+        grid.method_overrides = _kl_warmup(steps)
+        grid.eval = dict(num_windows=1000, repeats=3, disc_iterations=1000, pred_iterations=1000)
+        grid.published = dict(num_windows=0)
     elif name == "paper":  # The paper's comparison at full size: 5 methods, 2 backbones, 3 seeds.
         steps = 20000
         grid.seeds = (0, 1, 2)
@@ -88,6 +106,7 @@ def get_grid(name: str) -> ml_collections.ConfigDict:
         )
         grid.method_overrides = _kl_warmup(steps)
         grid.eval = dict(num_windows=1000, repeats=5)  # The TimeGAN protocol.
+        grid.published = dict(num_windows=0)  # And Diffusion-TS's, exactly.
     else:
         raise ValueError(f"Unknown grid {name!r}; expected one of {NAMES}.")
     return grid

@@ -19,6 +19,7 @@ from launch import common
 from ldx.data import dataset_available, dataset_path
 from ldx.errors import DataError
 from ldx.eval.grid import Cell, Grid, run_grid
+from ldx.eval.published import PublishedConfig
 from ldx.eval.scores import EvalConfig
 
 _GRID = flags.DEFINE_enum("grid", None, grids.NAMES, "Which grid of configs/grids.py.")
@@ -44,6 +45,7 @@ def build_grid(name: str) -> Grid:
         tuple(g.datasets),
         EvalConfig(**g.eval),
         defaults=default.get_config(g.base or None),
+        published=PublishedConfig(**g.published) if g.get("published") else None,
     )
 
 

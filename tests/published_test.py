@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from configs.grids import get_grid
 from ldx import metrics
 from ldx.data import DataConfig, load_source, make_windows
 from ldx.eval import published
@@ -65,16 +66,11 @@ def test_correlational_subsets_separate_correlated_from_independent_features():
 def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     # Given a trained smoke cell; when scored under the published protocol, then
     # eval_diffusion_ts/ holds every metric with 95% intervals, the Original floor, and samples
-    # for every reference window; the held-out eval/ folder is not touched.
+    # for every reference window; the held-out eval/ folder is not touched. With the smoke
+    # grid's published settings, the scores equal those the grid stored for the cell.
     workdir = os.path.join(grid_dir, "runs", CELLS[0])
-    flags = [
-        "--protocol=diffusion_ts",
-        "--num_windows=40",
-        "--repeats=2",
-        "--disc_iterations=5",
-        "--pred_iterations=5",
-        "--fid_iterations=2",
-    ]
+    settings = get_grid("smoke").published
+    flags = ["--protocol=diffusion_ts"] + [f"--{k}={v}" for k, v in settings.items()]
     result = run_app("evaluate", f"--workdir={workdir}", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     out = os.path.join(workdir, "eval_diffusion_ts")
@@ -88,3 +84,29 @@ def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     with np.load(os.path.join(out, "samples.npz")) as f:
         assert f["samples_normalized"].shape[0] == 40
     assert "original (real vs real)" in open(os.path.join(out, "report.md")).read()
+    with open(os.path.join(grid_dir, "cells", CELLS[0] + ".json")) as f:
+        cell = json.load(f)["published"]
+    assert cell["model"] == got["model"] and cell["floor"] == got["floor"]
+
+
+def test_grid_scores_every_cell_under_both_protocols(grid_dir):  # noqa: F811
+    # Given the smoke grid (published settings set); then every cell holds published scores
+    # with the one cached Original row, and results.md has the published tables with PSLD's
+    # rank by the discriminative score and Context-FID.
+    cells = [json.load(open(os.path.join(grid_dir, "cells", c + ".json"))) for c in CELLS]
+    stored = json.load(open(os.path.join(grid_dir, "floors", "sines-published.json")))
+    for cell in cells:
+        assert cell["published"]["num_windows"] == 40 and cell["published"]["floor"] == stored
+        assert set(cell["published"]["model"]) == {
+            "discriminative",
+            "predictive",
+            "correlational",
+            "context_fid",
+        }
+        assert cell["published_seconds"] > 0
+    assert cells[0]["published"]["model"] != cells[1]["published"]["model"]
+    table = open(os.path.join(grid_dir, "results.md")).read()
+    published = table[table.index("## Under the published") :]
+    for row in ("### Context-FID", "| PSLD (ours) | gru |", "| original (real vs real) | - |"):
+        assert row in published
+    assert "| gru | context_fid |" in published

@@ -6,6 +6,8 @@
 <output>/runs/<cell>/        the cell's workdir (`ldx.train`; an interrupted cell resumes)
 <output>/cells/<cell>.json   the cell's result, written once it is complete; never rewritten
 <output>/floors/<d>-s<k>.json  the real-train vs real-test floor of dataset d, data seed k
+<output>/floors/<d>-published.json  the published protocol's "Original" row of dataset d
+                             (grids that also score under the published protocol)
 <output>/results.json, results.md   every finished cell and the Table-1-style tables,
                              rebuilt from cells/ after each cell
 
@@ -25,7 +27,8 @@ import ml_collections
 from absl import logging
 
 from ldx.errors import ConfigError, NonFiniteError, NonFiniteSamples
-from ldx.eval.report import grid_tables, write_json
+from ldx.eval import published as published_protocol
+from ldx.eval.report import PUBLISHED_METRICS, PUBLISHED_RANKED, grid_tables, write_json
 from ldx.eval.scores import EvalConfig, describe, evaluate_run
 from ldx.experiment import build_experiment
 from ldx.progress import phase
@@ -54,7 +57,8 @@ class Grid:
 
     `defaults` is the config the cells were built from (before the grid's overrides): a
     resumed grid tolerates a field that only one side of grid.json has while its value is
-    the default here (a field added or removed since; see `config_diff`).
+    the default here (a field added or removed since; see `config_diff`). `published`, when
+    set, also scores every cell under the published (Diffusion-TS) protocol.
     """
 
     name: str
@@ -64,6 +68,7 @@ class Grid:
     datasets: tuple[str, ...]
     eval: EvalConfig
     defaults: ml_collections.ConfigDict | None = dataclasses.field(default=None, repr=False)
+    published: published_protocol.PublishedConfig | None = None
 
 
 def _read_json(path: str):
@@ -72,11 +77,14 @@ def _read_json(path: str):
 
 
 def _spec(grid: Grid) -> dict:
-    return {
+    spec = {
         "grid": grid.name,
         "eval": dataclasses.asdict(grid.eval),
         "cells": {c.name: _as_json(c.config) for c in grid.cells},
     }
+    if grid.published is not None:
+        spec["published"] = dataclasses.asdict(grid.published)
+    return spec
 
 
 def _as_json(config: ml_collections.ConfigDict | None) -> dict:
@@ -96,6 +104,7 @@ def _check_spec(output: str, grid: Grid) -> None:
     cells, saved_cells = spec["cells"], saved.get("cells", {})
     diffs = config_diff(saved.get("grid"), grid.name, prefix="grid")
     diffs += config_diff(saved.get("eval", {}), spec["eval"], eval_defaults, prefix="eval")
+    diffs += config_diff(saved.get("published"), spec.get("published"), prefix="published")
     diffs += [f"cell {n}: only in {path}" for n in saved_cells if n not in cells]
     diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
     defaults = _as_json(grid.defaults)
@@ -135,6 +144,8 @@ def write_summary(output: str, grid: Grid, command: str) -> None:
         "",
         grid_tables(ok, grid.methods, grid.backbones, grid.datasets),
     ]
+    if grid.published is not None:
+        lines += _published_section(ok, grid)
     if failed:
         lines += ["Cells without metrics:", ""]
         lines += [f"* {r['cell']}: {r['status']}: {r.get('error', '')}" for r in failed]
@@ -144,8 +155,56 @@ def write_summary(output: str, grid: Grid, command: str) -> None:
     os.replace(tmp, os.path.join(output, "results.md"))
 
 
-def run_cell(cell: Cell, output: str, eval_cfg: EvalConfig) -> dict:
-    """Trains (or resumes) and evaluates one cell; returns its result (not yet saved)."""
+def _cached(path: str, compute: Callable[[dict | None], tuple[dict, dict | None]]) -> dict:
+    """compute(the floor stored at `path`, or None) -> (result, its floor); stores a new floor."""
+    stored = _read_json(path) if os.path.exists(path) else None
+    result, computed = compute(stored)
+    if stored is None and computed is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_json(path, computed)
+    return result
+
+
+def _published_section(ok: list[dict], grid: Grid) -> list[str]:
+    """The same tables under the published protocol (cells that have its scores)."""
+    p = grid.published
+    n = f"{p.num_windows} windows of the series" if p.num_windows else "every window of the series"
+    cells = [{**r, **r["published"]} for r in ok if "published" in r]
+    return [
+        "## Under the published (Diffusion-TS) protocol",
+        "",
+        f"The same runs scored as in Diffusion-TS's tables (`ldx/eval/published.py`): {n} "
+        "against as many generated ones, real data min-max scaled over the whole series, Sines "
+        f"unscaled; {p.repeats} repeats ({p.disc_iterations} / {p.pred_iterations} Adam steps), "
+        f"the correlational score over {p.corr_subsets} subsets. Cells: mean ± std over seeds of "
+        "each seed's mean over repeats. The floor row is the paper's \"Original\": the "
+        "predictive score trained and tested on the real windows.",
+        "",
+        grid_tables(
+            cells,
+            grid.methods,
+            grid.backbones,
+            grid.datasets,
+            labels={
+                k: v for k, v in PUBLISHED_METRICS.items() if k != "context_fid" or p.context_fid
+            },
+            ranked=PUBLISHED_RANKED if p.context_fid else PUBLISHED_RANKED[:1],
+            floor_label="original (real vs real)",
+        ),
+    ]
+
+
+def run_cell(
+    cell: Cell,
+    output: str,
+    eval_cfg: EvalConfig,
+    published: published_protocol.PublishedConfig | None = None,
+) -> dict:
+    """Trains (or resumes) and evaluates one cell; returns its result (not yet saved).
+
+    With `published`, the result's "published" entry holds the cell's scores under the
+    published protocol (`ldx.eval.published.evaluate_run`).
+    """
     workdir = os.path.join(output, "runs", cell.name)
     t0 = time.perf_counter()
     experiment = build_experiment(cell.config)
@@ -154,17 +213,28 @@ def run_cell(cell: Cell, output: str, eval_cfg: EvalConfig) -> dict:
     except NonFiniteError as e:
         return {"cell": cell.name, "status": "diverged", "error": str(e)}
     t1 = time.perf_counter()
-    floor_path = os.path.join(output, "floors", f"{cell.dataset}-s{cell.seed}.json")
-    floor = _read_json(floor_path) if os.path.exists(floor_path) else None
+    floors = os.path.join(output, "floors")
     run = run_from_state(workdir, experiment, state)
+
+    def heldout(floor):
+        result = evaluate_run(run, eval_cfg, floor)[0]
+        return result, result["floor"]
+
+    def publish(original):
+        result = published_protocol.evaluate_run(run, published, original)[0]
+        return {k: result[k] for k in ("eval", "num_windows", "model", "floor")}, result["floor"]
+
     try:
-        result, _ = evaluate_run(run, eval_cfg, floor)
+        result = _cached(os.path.join(floors, f"{cell.dataset}-s{cell.seed}.json"), heldout)
+        t2 = time.perf_counter()
+        if published is not None:
+            path = os.path.join(floors, f"{cell.dataset}-published.json")
+            result["published"] = _cached(path, publish)
     except NonFiniteSamples as e:
         return {"cell": cell.name, **describe(run), "status": "non-finite samples", "error": str(e)}
-    if floor is None and result["floor"] is not None:
-        os.makedirs(os.path.dirname(floor_path), exist_ok=True)
-        write_json(floor_path, result["floor"])
-    timing = {"train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}
+    timing = {"train_seconds": t1 - t0, "eval_seconds": t2 - t1}
+    if published is not None:
+        timing["published_seconds"] = time.perf_counter() - t2
     return {"cell": cell.name, "status": "ok", **result, **timing}
 
 
@@ -212,7 +282,7 @@ def run_grid(
         eta = f", ETA {_duration(spent / ran * left)} for the {left} left" if ran else ""
         t0 = time.perf_counter()
         with phase(f"cell {k}/{len(todo)} {cell.name} (train and score{eta})"):
-            result = run_cell(cell, output, grid.eval)
+            result = run_cell(cell, output, grid.eval, grid.published)
         spent, ran = spent + time.perf_counter() - t0, ran + 1
         write_json(path, result)
         write_summary(output, grid, command)

@@ -185,12 +185,15 @@ def reference(data_cfg: DataConfig, cfg: PublishedConfig) -> tuple[np.ndarray, M
     return real, scaler
 
 
-def evaluate_run(run, cfg: PublishedConfig) -> tuple[dict, np.ndarray]:
+def evaluate_run(
+    run, cfg: PublishedConfig, original: dict | None = None
+) -> tuple[dict, np.ndarray]:
     """Scores a trained LD/PSLD run under the published protocol.
 
     Draws as many windows as the reference set holds (every window, or cfg.num_windows) from
     the run, maps them into the published scale and scores them with `score`; the "Original"
-    predictive row is `floor`.
+    predictive row is `floor`, or `original` when given (the floor already computed for the
+    same data and settings, e.g. by another cell of a grid).
 
     Returns:
       (results, generated windows in the run's normalised units [N, T, D]).
@@ -208,7 +211,7 @@ def evaluate_run(run, cfg: PublishedConfig) -> tuple[dict, np.ndarray]:
         "num_windows": len(real),
         "model": score(real, fake_pub, cfg),
     }
-    results["floor"] = floor(real, cfg)
+    results["floor"] = original if original is not None else floor(real, cfg)
     return results, fake
 
 
