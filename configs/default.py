@@ -93,12 +93,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # step from a first, gradient-free teacher-forced pass (parallel scheduled sampling,
     # ldx/ld/objective.py, self_fed_inputs); 0 is plain teacher forcing.
     config.objective.scheduled_sampling = 0.0
-    # PSLD: weight of a per-step contrast between a window's code and another window's (the swap
-    # test as a loss, ldx/ld/objective.py); 0 = off, the paper's objective. An experiment.
-    config.objective.swap_weight = 0.0
-    # PSLD, swap_weight > 0: other windows' codes each window is contrasted with, K; 1 is the
-    # swap test, K > 1 a per-step InfoNCE over K + 1 codes (K C more decoder rows).
-    config.objective.swap_negatives = 1
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 2000  # Optimiser steps (both stages together).

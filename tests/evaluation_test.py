@@ -10,7 +10,7 @@ import pytest
 from configs.grids import get_grid
 from ldx import metrics
 from ldx.data import DataConfig, build_dataset
-from ldx.errors import ConfigError
+from ldx.errors import CheckpointError, ConfigError
 from ldx.eval.grid import Cell, Grid, _check_spec
 from ldx.eval.scores import METRICS, EvalConfig, reference_sets
 from tests.launch_test import run_app
@@ -94,6 +94,18 @@ def test_resume_tolerates_a_field_absent_on_one_side_only_at_its_default(tmp_pat
     del defaults["objective"]["old"]
     with pytest.raises(ConfigError, match="objective.old: saved 3, now absent"):
         _check_spec(out, _one_cell_grid({"kl_weight": 1.0}, defaults))
+
+
+def test_resume_drops_retired_fields_at_their_off_value(tmp_path):
+    # Given grid.json written while objective.swap_weight existed (now retired); when resumed,
+    # then the cell at swap_weight=0 passes and one that used it is refused, naming the field.
+    out = str(tmp_path / "out")
+    _check_spec(out, _one_cell_grid({"kl_weight": 1.0, "swap_weight": 0.0}))
+    _check_spec(out, _one_cell_grid({"kl_weight": 1.0}))
+    used = str(tmp_path / "used")
+    _check_spec(used, _one_cell_grid({"kl_weight": 1.0, "swap_weight": 2.0}))
+    with pytest.raises(CheckpointError, match="cell sines-gru-psld-s0 .*swap_weight=2.0"):
+        _check_spec(used, _one_cell_grid({"kl_weight": 1.0}))
 
 
 def test_evaluate_writes_metrics_that_match_a_recomputation(grid_dir):

@@ -204,8 +204,6 @@ def test_psld_cs_weight(eta):
         ("cs_bound", "hard"),
         ("cs_eta", 0.0),
         ("gamma", -1.0),
-        ("swap_weight", -0.5),
-        ("swap_negatives", 0),
         ("cs_latent", "shuffled"),
     ],
 )
@@ -413,44 +411,6 @@ def test_psld_metrics_match_independent_computation(
     assert float(m["nll"]) == pytest.approx(-ll_vi.mean(), rel=1e-5)
 
 
-@pytest.mark.parametrize("fraction, n_cs, negatives", [(0.67, 2, 1), (1.0, 3, 2)])
-def test_psld_swap_term_matches_independent_computation(
-    model_for, decode_calls, fraction, n_cs, negatives
-):
-    """Given swap_weight=0.5, C windows and K = swap_negatives; then the one decoder call has
-    B + C + K C rows, block k reading the batch neighbours' diffused codes roll(z_vi, k) over
-    the first C VI rows, swap = mean over C of sum_t (logsumexp_k l_k - l_0) in NumPy (K = 1:
-    softplus of minus the own-minus-other gap), the loss adds 0.5 swap, and vi, cs, nll equal
-    those of swap_weight=0 (the same draws)."""
-    x, model = 3.0 + _normal(12, B, T, D), model_for("gru", "psld")
-    base = _objective("psld", cs_batch_fraction=fraction)
-    cfg = _objective("psld", cs_batch_fraction=fraction, swap_weight=0.5, swap_negatives=negatives)
-    _, off = _loss(base, model, x)
-    decode_calls.clear()
-    loss, m = _loss(cfg, model, x)
-    (call,) = decode_calls
-    assert call["z"].shape[0] == B + n_cs + negatives * n_cs
-    z_vi = call["z"][:n_cs]
-    steps = scipy.stats.norm.logpdf(
-        _np(call["x"]), _np(call["mean"]), np.exp(0.5 * _np(call["logvar"]))
-    ).sum(-1)  # [B + C + K C, T]
-    logits = [steps[:n_cs]]
-    for k in range(1, negatives + 1):
-        rows = slice(B + k * n_cs, B + (k + 1) * n_cs)
-        np.testing.assert_allclose(call["z"][rows], np.roll(z_vi, k, axis=0), atol=1e-6)
-        np.testing.assert_array_equal(call["x"][rows], x[:n_cs])
-        logits.append(steps[rows])
-    nce = scipy.special.logsumexp(np.stack(logits), axis=0) - steps[:n_cs]  # [C, T]
-    if negatives == 1:
-        np.testing.assert_allclose(nce, np.logaddexp(0.0, -(logits[0] - logits[1])), atol=1e-9)
-    assert float(m["swap"]) == pytest.approx(np.mean(nce.sum(-1)), rel=1e-5)
-    for k in ("vi", "cs", "nll", "prior"):
-        assert float(m[k]) == pytest.approx(float(off[k]), rel=1e-5), k
-    expected = m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"] + 0.5 * m["swap"]
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
-    assert "swap" not in off
-
-
 @pytest.mark.parametrize("cs_bound", ["marginal_step", "none"])
 def test_psld_cs_on_other_code_matches_independent_computation(model_for, decode_calls, cs_bound):
     """Given cs_latent="other_code" and C = 2 of 3 windows; then the one decoder call's C noisy
@@ -487,20 +447,12 @@ def test_psld_cs_on_other_code_matches_independent_computation(model_for, decode
     assert float(loss) == pytest.approx(float(m["vi"] + 0.6 * m["cs"] + 0.3 * m["prior"]), rel=1e-5)
 
 
-@pytest.mark.parametrize(
-    "fraction, kw, needed",
-    [
-        (0.2, dict(cs_latent="other_code"), 2),
-        (0.2, dict(swap_weight=1.0), 2),
-        (0.67, dict(swap_weight=1.0, swap_negatives=2), 3),
-    ],
-)
-def test_other_windows_codes_need_enough_noisy_windows(model_for, fraction, kw, needed):
-    """Given C = round(fraction * 3) noisy-pass windows, no more than the other windows' codes
-    a term reads (rolls would wrap to the window's own code); then one ConfigError naming
-    cs_batch_fraction and the C needed."""
-    with pytest.raises(ConfigError, match=f"cs_batch_fraction={fraction} .* C >= {needed}"):
-        _loss(_objective("psld", cs_batch_fraction=fraction, **kw), model_for("gru", "psld"), X)
+def test_other_code_needs_two_noisy_windows(model_for):
+    """Given C = round(0.2 * 3) = 1 noisy-pass window and cs_latent="other_code" (the roll would
+    wrap to the window's own code); then one ConfigError naming cs_batch_fraction and C >= 2."""
+    cfg = _objective("psld", cs_batch_fraction=0.2, cs_latent="other_code")
+    with pytest.raises(ConfigError, match="cs_batch_fraction=0.2 .* C >= 2"):
+        _loss(cfg, model_for("gru", "psld"), X)
 
 
 def test_psld_marginal_floor_only_raises_cs(model_for):

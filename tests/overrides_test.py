@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -195,3 +196,25 @@ def test_evaluate_and_dependency_record_their_overrides(workdir):
             record = json.load(f)
         assert record["seed"] == 5 and record["overrides"] == {"sample.decode_noise": False}
         assert record["sample"]["decode_noise"] is False
+
+
+def test_a_run_saved_with_a_retired_field_loads_only_at_its_off_value(workdir, tmp_path):
+    # Given a copy of a run whose config.json holds the retired objective.swap_weight and
+    # swap_negatives (removed from ldx) at their "off" values; then launch.sample loads it and
+    # load_config drops both. At swap_weight=0.5 the app exits 1 with one line naming the
+    # field, and writes nothing.
+    run = tmp_path / "run"
+    shutil.copytree(workdir, run)
+    path = run / "config.json"
+    spec = json.loads(path.read_text())
+    spec["objective"].update(swap_weight=0.0, swap_negatives=1)
+    path.write_text(json.dumps(spec))
+    assert "swap_weight" not in load_config(str(run)).objective
+    ok = run_app("sample", f"--workdir={run}", "--num_samples=2", f"--output={tmp_path}/a.npz")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    spec["objective"]["swap_weight"] = 0.5
+    path.write_text(json.dumps(spec))
+    bad = run_app("sample", f"--workdir={run}", "--num_samples=2", f"--output={tmp_path}/b.npz")
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and "config.objective.swap_weight=0.5" in lines[-1], bad.stderr
+    assert not (tmp_path / "b.npz").exists()

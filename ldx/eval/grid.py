@@ -33,7 +33,7 @@ from ldx.eval.scores import EvalConfig, describe, evaluate_run
 from ldx.experiment import build_experiment
 from ldx.progress import phase
 from ldx.train import run_from_state, train
-from ldx.train.checkpoint import config_diff
+from ldx.train.checkpoint import config_diff, drop_retired
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,8 @@ def _check_spec(output: str, grid: Grid) -> None:
     diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
     defaults = _as_json(grid.defaults)
     for name in (n for n in cells if n in saved_cells):
-        diffs += config_diff(saved_cells[name], cells[name], defaults, prefix=name)
+        saved_cell = drop_retired(saved_cells[name], f"{path}, cell {name}")
+        diffs += config_diff(saved_cell, cells[name], defaults, prefix=name)
     if diffs:
         raise ConfigError(
             f"{output} holds results of another grid; {len(diffs)} difference(s) from "

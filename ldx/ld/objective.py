@@ -45,20 +45,6 @@ cost about an LD step; docs/dependency_analysis.md compares it with 1.0.
 read the clean code of the window's neighbour in the batch, z = roll(v, 1) over the first C
 windows, instead of z^i: L_CS then rewards every step for failing, down to its floor, when the
 code is another window's (the fifth session's "L_CS on another window's code").
-
-`swap_weight` > 0 (default 0, off; an experiment, docs/dependency_analysis.md) adds a
-per-step contrast between a window's code and K = swap_negatives other windows' codes: the
-same C windows are also decoded from the diffused codes of their neighbours in the (random)
-batch, z_k = roll(z_vi, k) over the first C rows (k = 1..K, K C more decoder rows), and with
-l_k(t) = log p(x_t | z_k, x_<t), l_0 the window's own code,
-
-    L_swap = E_window [ sum_t ( logsumexp_{k=0..K} l_k(t) - l_0(t) ) ]
-
-a per-step InfoNCE (van den Oord et al. 2018) whose critic is the decoder's own likelihood;
-K = 1 is sum_t softplus(-(l_0(t) - l_1(t))), the swap test of ldx/dependency/latent_use.py as
-a loss. It rewards every step for predicting x_t better from its own code than from the
-others and saturates once a step's gaps are a few nats, so steps that already use z are left
-alone.
 """
 
 from __future__ import annotations
@@ -106,8 +92,6 @@ class ObjectiveConfig:
     cs_latent: str = "noise"
     input_noise: float = 0.0
     scheduled_sampling: float = 0.0
-    swap_weight: float = 0.0
-    swap_negatives: int = 1
 
     def __post_init__(self):
         check_config(
@@ -131,8 +115,6 @@ class ObjectiveConfig:
                 ("cs_batch_fraction", 0 < self.cs_batch_fraction <= 1, "in (0, 1]"),
                 ("input_noise", self.input_noise >= 0, ">= 0"),
                 ("scheduled_sampling", 0 <= self.scheduled_sampling <= 1, "in [0, 1]"),
-                ("swap_weight", self.swap_weight >= 0, ">= 0"),
-                ("swap_negatives", self.swap_negatives >= 1, ">= 1"),
             ),
         )
 
@@ -267,11 +249,10 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     if stage == "prior":
         return prior, {"prior": prior}
     n_cs = max(1, round(cfg.cs_batch_fraction * batch))  # windows with a noisy pass, C
-    others = cfg.swap_negatives if cfg.swap_weight else int(cfg.cs_latent == "other_code")
-    if n_cs <= others:
+    if cfg.cs_latent == "other_code" and n_cs < 2:
         raise ConfigError(
             f"objective.cs_batch_fraction={cfg.cs_batch_fraction} of batch {batch} gives C = "
-            f"{n_cs} noisy-pass window(s); {others} other window code(s) need C >= {others + 1}."
+            f"{n_cs} noisy-pass window; cs_latent='other_code' needs C >= 2."
         )
     i_vi = jax.random.randint(k_vi, (batch,), 0, cfg.num_vi_steps + 1)
     i_cs = jax.random.randint(k_cs, (n_cs,), max(L - cfg.cs_window, 0), L + 1)
@@ -282,16 +263,9 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     if cfg.cs_latent == "other_code":  # the noisy pass reads the neighbour's clean code
         z = jnp.concatenate([z[:batch], jnp.roll(v[:n_cs], 1, axis=0)])
     x2 = jnp.concatenate([x, x[:n_cs]])  # [B + C, T, D]: one decoder call for both passes
-    negatives = cfg.swap_negatives if cfg.swap_weight else 0
-    if negatives:  # K C more rows: the first C windows read their K neighbours' codes
-        z_vi = z[:n_cs]
-        z = jnp.concatenate([z] + [jnp.roll(z_vi, k, axis=0) for k in range(1, negatives + 1)])
-        x2 = jnp.concatenate([x2] + [x[:n_cs]] * negatives)
     x_in = noisy_inputs(cfg, x2, k_in)
     x_in = self_fed_inputs(model, z, x_in, cfg.scheduled_sampling, jax.random.fold_in(key, 2))
-    ll_steps = step_loglik(x2, *model.decode(z, x_in))  # [B + C (+ K C), T]
-    ll_other = ll_steps[batch + n_cs :].reshape(negatives, n_cs, x.shape[1])  # [K, C, T]
-    ll_steps = ll_steps[: batch + n_cs]
+    ll_steps = step_loglik(x2, *model.decode(z, x_in))  # [B + C, T]
     ll = ll_steps.sum(axis=-1)
     ll_vi, ll_cs = ll[:batch], ll[batch:]
     vi = -(psld_vi_weight(cfg, schedule, i_vi) * ll_vi).mean()
@@ -305,11 +279,6 @@ def _psld_loss(cfg, schedule, model, x, key, step, stage):
     cs = (psld_cs_weight(cfg, schedule, i_cs) * ll_cs).mean()
     loss = vi + cfg.cs_weight * cs
     metrics = {"vi": vi, "cs": cs, "prior": prior, "nll": -ll_vi.mean()}
-    if cfg.swap_weight:
-        logits = jnp.concatenate([ll_steps[None, :n_cs], ll_other])  # [1 + K, C, T]
-        nce = jax.nn.logsumexp(logits, axis=0) - ll_steps[:n_cs]  # [C, T]
-        metrics["swap"] = swap = nce.sum(axis=-1).mean()
-        loss = loss + cfg.swap_weight * swap
     if stage == "joint":
         loss = loss + cfg.prior_weight * prior
     return loss, metrics

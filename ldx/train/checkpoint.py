@@ -130,8 +130,41 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(saved_spec(workdir))
 
 
+# Fields removed from ldx, each with the value that meant "off": a saved config holding one at
+# that value loads without it; one that used it cannot be rebuilt by this version.
+RETIRED = {
+    # PSLD's per-step swap contrast / InfoNCE (docs/dependency_analysis.md; removed after commit
+    # 1f8e9e3: it met neither dependency target).
+    "objective.swap_weight": 0.0,
+    "objective.swap_negatives": 1,
+}
+
+
+def drop_retired(spec: dict, source: str) -> dict:
+    """`spec` (a JSON config) without the RETIRED fields it holds at their "off" value.
+
+    Raises:
+      CheckpointError: `spec` used a retired field (naming it and `source`).
+    """
+    spec = json.loads(json.dumps(spec))  # a copy
+    for dotted, off in RETIRED.items():
+        section, field = dotted.split(".")
+        values = spec.get(section)
+        if not isinstance(values, dict) or field not in values:
+            continue
+        if values[field] != off:
+            raise CheckpointError(
+                f"{source} was made with config.{dotted}={values[field]!r}, an experiment "
+                f"removed from ldx (see ldx/train/checkpoint.py, RETIRED); load it with the "
+                "commit that made it."
+            )
+        del values[field]
+    return spec
+
+
 def saved_spec(workdir: str) -> dict:
-    """The JSON config of the run in `workdir` (its config.json); CheckpointError if none."""
+    """The JSON config of the run in `workdir` (its config.json, without RETIRED fields at
+    their "off" value); CheckpointError if none."""
     path = config_path(workdir)
     if not os.path.exists(path):
         raise CheckpointError(
@@ -140,9 +173,10 @@ def saved_spec(workdir: str) -> dict:
         )
     try:
         with open(path) as f:
-            return json.load(f)
+            spec = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    return drop_retired(spec, path)
 
 
 def checkpoint_manager(
