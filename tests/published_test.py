@@ -110,4 +110,5 @@ def test_grid_scores_every_cell_under_both_protocols(grid_dir):  # noqa: F811
     published = table[table.index("## Under the published") :]
     for row in ("### Context-FID", "| PSLD (ours) | gru |", "| original (real vs real) | - |"):
         assert row in published
+    assert published.count("| original (real vs real) |") == 1  # predictive only
     assert "| gru | context_fid |" in published

@@ -148,7 +148,7 @@ def grid_tables(
       results: finished cells, each an `evaluate_run` result (with "model" and "floor").
       methods, backbones, datasets: the grid's axes, in table order.
       labels: {metric: table title}, the tables and their order (default: every metric of
-        `ldx.eval.scores.METRICS`); a metric the floor lacks gets "-" in the floor row.
+        `ldx.eval.scores.METRICS`); a metric no floor has gets no floor row.
       ranked: the metrics of PSLD's rank table.
       floor_label: the floor row's label.
 
@@ -192,7 +192,9 @@ def grid_tables(
             stat([value(f[metric]) for (d2, _), f in floors.items() if d2 == d and metric in f])
             for d in datasets
         ]
-        out += [f"| {floor_label} | - | " + " | ".join(row) + " |", ""]
+        if any(c != "-" for c in row):  # a metric without a floor gets no floor row
+            out.append(f"| {floor_label} | - | " + " | ".join(row) + " |")
+        out.append("")
     if "psld" in methods and len(methods) > 1:
         out += [
             f"### Rank of PSLD among the {len(methods)} methods (1 = best, by seed mean)",
