@@ -58,7 +58,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def aggregate_posterior(model, x: np.ndarray, batch: int = 256):
     """(mu_0 [N, Z], s_0 [N, Z]) of q(z_0 | x_n) for the windows x [N, T, D]."""
-    enc = jax.jit(lambda xb: model.encode(xb[..., : model.cfg.din])[1:3])
+    enc = jax.jit(lambda xb: model.encode(xb[..., : model.cfg.din])[1:])
     parts = [enc(jnp.asarray(x[i : i + batch])) for i in range(0, len(x), batch)]
     mu = np.concatenate([np.asarray(p[0]) for p in parts]).astype(np.float64)
     std = np.concatenate([np.asarray(p[1]) for p in parts]).astype(np.float64)

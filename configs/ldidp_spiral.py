@@ -45,8 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # (was 1500): latent MSE 0.0102 -> 0.0061, first-bin ratio 3.4x -> 2.5x (issue 22).
     config.model.sigma = 0.15
     config.model.init_std = 0.0  # Std of q(z_0 | x); 0 = learned per dimension (VAE-style).
-    # p(z_0): mixture (learned, follows the aggregate posterior of z_0) | standard (N(0, I))
-    # | window (p(z_0 | w), needs window_dim > 0).
+    # p(z_0): mixture (learned, follows the aggregate posterior of z_0) | standard (N(0, I)).
     config.model.init_prior = "mixture"
     config.model.init_components = 16  # Mixture components of p(z_0).
     # initial: z_1 is the initial latent (z_1 = z_0 ~ q(z_0 | x)) | transition: z_1 ~ m(z_0, c_1).
@@ -54,9 +53,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # What q(z_0 | x) reads: backward (linear head on the backward GRU at k = 1) | both (a tanh
     # layer on both GRUs' final states; bigru only).
     config.model.init_encoder = "backward"
-    # W: a window-level latent w ~ N(0, I) inferred from the whole window that conditions the
-    # dynamics (0 = none); init_prior="window" also makes p(z_0 | w) a Gaussian in w.
-    config.model.window_dim = 0
 
     config.objective = ml_collections.ConfigDict()
     config.objective.kl_weight = 1.0  # beta; 1 is the ELBO.

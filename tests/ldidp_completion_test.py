@@ -26,7 +26,7 @@ from ldx.train.run import Run, init_state
 T, D = 5, 3
 
 
-def tiny_model(observation: str, first_step: str, window_dim: int = 0) -> LDIDP:
+def tiny_model(observation: str, first_step: str) -> LDIDP:
     cfg = ModelConfig(
         features=D,
         latent_dim=2,
@@ -34,10 +34,9 @@ def tiny_model(observation: str, first_step: str, window_dim: int = 0) -> LDIDP:
         observation=observation,
         obs_std=0.6,
         sigma=0.5,
-        init_prior="window" if window_dim else "mixture",
+        init_prior="mixture",
         init_components=3,
         first_step=first_step,
-        window_dim=window_dim,
     )
     return LDIDP(cfg, rngs=nnx.Rngs(3))
 
@@ -75,22 +74,16 @@ def _masks():
 
 
 @pytest.mark.parametrize(
-    "observation, first_step, window_dim",
-    [
-        ("gaussian", "initial", 0),
-        ("poisson", "transition", 0),
-        ("bernoulli", "initial", 0),
-        ("gaussian", "initial", 2),
-    ],
+    "observation, first_step",
+    [("gaussian", "initial"), ("poisson", "transition"), ("bernoulli", "initial")],
 )
-def test_filter_matches_brute_force_importance_sampling(observation, first_step, window_dim):
-    # Given a tiny random LDIDP model (with a window latent w, p(z_0 | w), in the last case)
-    # and a window drawn from it; when M independent filters each draw one completion
-    # (forecasting, and imputation with a missing feature), then the completions' mean of
-    # each missing entry and the evidence estimate match brute-force importance sampling
-    # within Monte Carlo error, the observed entries are the input's bit for bit, and count
-    # models complete with counts.
-    model = tiny_model(observation, first_step, window_dim)
+def test_filter_matches_brute_force_importance_sampling(observation, first_step):
+    # Given a tiny random LDIDP model and a window drawn from it; when M independent filters
+    # each draw one completion (forecasting, and imputation with a missing feature), then
+    # the completions' mean of each missing entry and the evidence estimate match brute-force
+    # importance sampling within Monte Carlo error, the observed entries are the input's bit
+    # for bit, and count models complete with counts.
+    model = tiny_model(observation, first_step)
     filters, particles = 1000, 64
     steps = step_model(model)
 

@@ -98,7 +98,7 @@ def test_posterior_scan_matches_step_by_step_reference(inference, init_std, firs
     eps = jnp.asarray(rng.normal(size=(B, T, Z)), jnp.float32)
     z, kl0, kl = objective.posterior(model, x, eps0, eps)
 
-    c, mu0, s0, _ = model.encode(x)
+    c, mu0, s0 = model.encode(x)
     z_prev = mu0 + s0 * eps0
     s0 = _np(s0)
     kl0_ref = (-np.log(s0) + (s0**2 + _np(mu0) ** 2) / 2 - 0.5).sum(-1)
@@ -148,7 +148,7 @@ def test_initial_first_step_puts_z0_on_the_path():
     e0a, e0b = (jnp.asarray(rng.normal(size=(B, Z)), jnp.float32) for _ in range(2))
     for first_step in ("initial", "transition"):
         model = _model(first_step=first_step)
-        c, mu0, s0 = (_np(a) for a in model.encode(x)[:3])
+        c, mu0, s0 = (_np(a) for a in model.encode(x))
         za, _, _ = objective.posterior(model, x, e0a, eps)
         zb, _, _ = objective.posterior(model, x, e0b, eps)
         dz0 = s0 * (_np(e0a) - _np(e0b))
@@ -231,7 +231,7 @@ def test_init_encoder_both_reads_both_final_states():
         )
         return mu, np.exp(np.clip(log_std, -7, 2))
 
-    _, mu0, s0, _ = model.encode(jnp.asarray(x, jnp.float32))
+    _, mu0, s0 = model.encode(jnp.asarray(x, jnp.float32))
     mu_ref, s_ref = head(state)
     np.testing.assert_allclose(_np(mu0), mu_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(_np(s0), s_ref, rtol=1e-4, atol=1e-5)
@@ -496,177 +496,3 @@ def test_ridge_r2_is_one_for_a_linear_target_and_scores_like_definition():
         1 - ((pred - noisy[150:]) ** 2).sum(0) / ((noisy[150:] - noisy[150:].mean(0)) ** 2).sum(0)
     )
     assert metrics.ridge_r2(f[:150], noisy[:150], f[150:], noisy[150:], 0.0) == pytest.approx(ref)
-
-
-# ---------------------------------------------------------------------------------------------
-# The window latent w (model.window_dim > 0).
-
-W = 3
-
-
-def _window_model(init_prior="window", **kw) -> LDIDP:
-    return _model(window_dim=W, init_prior=init_prior, first_step="initial", **kw)
-
-
-def _lin(layer, x):
-    """A nnx.Linear in float64 NumPy."""
-    bias = 0.0 if layer.bias is None else _np(layer.bias[...])
-    return x @ _np(layer.kernel[...]) + bias
-
-
-def _window_prior_np(model, w):
-    """(mean, std) of p(z_0 | w) in NumPy: [mean, log std] = tanh(w A + a) B + b."""
-    mean, log_std = np.split(_lin(model.prior_out, np.tanh(_lin(model.prior_hidden, w))), 2, -1)
-    return mean, np.exp(np.clip(log_std, -7, 2))
-
-
-def _full_cov_kl(mu_q, var_q, mu_p, var_p):
-    """KL(N(mu_q, diag var_q) || N(mu_p, diag var_p)) by the matrix formula (one window)."""
-    s_q, s_p_inv = np.diag(var_q), np.linalg.inv(np.diag(var_p))
-    d = mu_p - mu_q
-    _, logdet_q = np.linalg.slogdet(s_q)
-    _, logdet_p = np.linalg.slogdet(np.diag(var_p))
-    return 0.5 * (np.trace(s_p_inv @ s_q) + d @ s_p_inv @ d - len(mu_q) + logdet_p - logdet_q)
-
-
-def test_window_latent_off_keeps_the_other_parameters_and_terms():
-    """Given the same seed with and without a window latent (mixture p(z_0)), then every
-    parameter of the model without it is the same array in the model with it (the window's
-    layers are created last); with the window's weights U, V zeroed the posterior path, the
-    per-step KL and the eta = 0 samples from a given z_0 are equal, and kl0 differs by
-    exactly KL(q(w | x) || N(0, I))."""
-    off = _model(init_prior="mixture", first_step="initial")
-    on = _window_model(init_prior="mixture")
-    p_off, p_on = nnx.to_pure_dict(nnx.state(off, nnx.Param)), nnx.state(on, nnx.Param)
-    p_on = nnx.to_pure_dict(p_on)
-    for name, value in p_off.items():
-        for path, leaf in jax.tree_util.tree_leaves_with_path(value):
-            ref = p_on[name]
-            for k in path:
-                ref = ref[k.key]
-            np.testing.assert_array_equal(_np(leaf), _np(ref), err_msg=f"{name}{path}")
-    assert set(p_on) - set(p_off) == {"enc_window", "dyn_init_window", "dyn_window"}
-    on.dyn_window.kernel[...] = jnp.zeros_like(on.dyn_window.kernel[...])
-    on.dyn_init_window.kernel[...] = jnp.zeros_like(on.dyn_init_window.kernel[...])
-    rng = np.random.default_rng(20)
-    x = jnp.asarray(rng.normal(size=(B, T, D)), jnp.float32)
-    eps0 = jnp.asarray(rng.normal(size=(B, Z)), jnp.float32)
-    eps = jnp.asarray(rng.normal(size=(B, T, Z)), jnp.float32)
-    eps_w = jnp.asarray(rng.normal(size=(B, W)), jnp.float32)
-    z_a, kl0_a, kl_a = objective.posterior(off, x, eps0, eps)
-    z_b, kl0_b, kl_b = objective.posterior(on, x, eps0, eps, eps_w)
-    np.testing.assert_array_equal(_np(z_a), _np(z_b))
-    np.testing.assert_allclose(_np(kl_b), _np(kl_a), rtol=1e-6, atol=1e-7)
-    mu_w, s_w = (_np(a) for a in on.encode(x)[3])
-    kl_w = [_full_cov_kl(mu_w[i], s_w[i] ** 2, np.zeros(W), np.ones(W)) for i in range(B)]
-    np.testing.assert_allclose(_np(kl0_b) - _np(kl0_a), kl_w, rtol=1e-4, atol=1e-5)
-    z0 = jax.random.normal(jax.random.key(0), (B, Z))
-    w = jax.random.normal(jax.random.key(1), (B, W))
-    za, _ = samplers.implicit_rollout(off, z0, jax.random.key(2), T, 0.0, decode_noise=False)
-    zb, _ = samplers.implicit_rollout(on, z0, jax.random.key(2), T, 0.0, False, w)
-    np.testing.assert_allclose(_np(za), _np(zb), rtol=1e-6, atol=1e-7)
-
-
-def test_window_posterior_and_kl_match_numpy_and_the_matrix_formula():
-    """Given init_prior="window", then q(w | x) is the head on [h_fwd_T, h_bwd_1] (GRUs in
-    NumPy); kl0 = KL(q(z_0|x) || p(z_0|w)) + KL(q(w|x) || N(0, I)) by the full-covariance
-    matrix formula at w = mu_w + s_w eps_w; and each step's KL and z equal a NumPy GRU with
-    input [z_{k-1}, w] (the kernels of z and w stacked) and h_0 = tanh([z_0, w] [W; V] + b)."""
-    model = _window_model()
-    cfg = model.cfg
-    rng = np.random.default_rng(21)
-    x = rng.normal(size=(B, T, D))
-    eps0, eps, eps_w = (rng.normal(size=s) for s in ((B, Z), (B, T, Z), (B, W)))
-    f32 = (jnp.asarray(a, jnp.float32) for a in (x, eps0, eps, eps_w))
-    z, kl0, kl = (_np(a) for a in objective.posterior(model, *f32))
-
-    state = np.concatenate([_gru_np(model.enc_fwd, x), _gru_np(model.enc_bwd, x, True)], -1)
-    mu_w, log_s_w = np.split(_lin(model.enc_window, state), 2, -1)
-    s_w = np.exp(np.clip(log_s_w, -7, 2))
-    w = mu_w + s_w * eps_w
-    c, mu0, s0, window = model.encode(jnp.asarray(x, jnp.float32))
-    c, mu0, s0 = _np(c), _np(mu0), _np(s0)
-    np.testing.assert_allclose(_np(window[0]), mu_w, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(_np(window[1]), s_w, rtol=1e-4, atol=1e-5)
-    m_p, s_p = _window_prior_np(model, w)
-    ref = [
-        _full_cov_kl(mu0[i], s0[i] ** 2, m_p[i], s_p[i] ** 2)
-        + _full_cov_kl(mu_w[i], s_w[i] ** 2, np.zeros(W), np.ones(W))
-        for i in range(B)
-    ]
-    np.testing.assert_allclose(kl0, ref, rtol=1e-4, atol=1e-4)
-
-    w_x = np.concatenate([_np(model.dyn.input_proj.kernel[...]), _np(model.dyn_window.kernel[...])])
-    b_x = _np(model.dyn.input_proj.bias[...])
-    w_h, b_h = _np(model.dyn.hidden_proj.kernel[...]), model.dyn.hidden_proj.bias
-    b_h = 0.0 if b_h is None else _np(b_h[...])
-    init_kernel = np.concatenate(
-        [_np(model.dyn_init.kernel[...]), _np(model.dyn_init_window.kernel[...])]
-    )
-    z_prev = mu0 + s0 * eps0
-    h = np.tanh(np.concatenate([z_prev, w], -1) @ init_kernel + _np(model.dyn_init.bias[...]))
-    np.testing.assert_allclose(z[:, 0], z_prev, rtol=1e-5, atol=1e-6)
-    for k in range(1, T):
-        xr, xu, xn = np.split(np.concatenate([z_prev, w], -1) @ w_x + b_x, 3, -1)
-        hr, hu, hn = np.split(h @ w_h + b_h, 3, -1)
-        r, u = scipy.special.expit(xr + hr), scipy.special.expit(xu + hu)
-        h = (1 - u) * np.tanh(xn + r * hn) + u * h
-        c_hat = _lin(model.dyn_out, h)
-        mu_q = math.sqrt(cfg.signal) * c[:, k] + cfg.rho * z_prev
-        mu_p = math.sqrt(cfg.signal) * c_hat + cfg.rho * z_prev
-        kl_ref = [
-            _full_cov_kl(mu_q[i], np.full(Z, cfg.sigma**2), mu_p[i], np.full(Z, cfg.sigma**2))
-            for i in range(B)
-        ]
-        np.testing.assert_allclose(kl[:, k], kl_ref, rtol=1e-3, atol=1e-5)
-        z_prev = mu_q + cfg.sigma * eps[:, k]
-        np.testing.assert_allclose(z[:, k], z_prev, rtol=1e-4, atol=1e-4)
-
-
-def test_window_prior_draws_and_density_match_scipy():
-    """Given init_prior="window" and one w, then 20000 draws of z_0 ~ p(z_0 | w) pass a KS
-    test against N(a(w), b(w)^2) per coordinate, log p(z_0 | w) equals scipy's, and
-    `sample` draws w ~ N(0, I) that move the paths (two w, same z_0 noise: different paths)."""
-    model = _window_model()
-    w = np.random.default_rng(22).normal(size=(1, W))
-    mean, std = _window_prior_np(model, w)
-    n = 20000
-    z = _np(model.sample_init(jax.random.key(0), n, jnp.asarray(np.repeat(w, n, 0), jnp.float32)))
-    for i in range(Z):
-        assert (
-            scipy.stats.kstest(z[:, i], scipy.stats.norm(mean[0, i], std[0, i]).cdf).pvalue > 1e-4
-        )
-    got = _np(
-        model.init_log_prob(
-            jnp.asarray(z[:50], jnp.float32), jnp.asarray(np.repeat(w, 50, 0), jnp.float32)
-        )
-    )
-    np.testing.assert_allclose(got, scipy.stats.norm.logpdf(z[:50], mean, std).sum(-1), rtol=1e-5)
-    ws = _np(model.sample_window(jax.random.key(1), n))
-    for i in range(W):
-        assert scipy.stats.kstest(ws[:, i], "norm").pvalue > 1e-4
-    zs, xs = samplers.sample(model, samplers.SamplerConfig(), jax.random.key(2), 7, T)
-    assert zs.shape == (7, T, Z) and xs.shape == (7, T, D)
-    z0 = jnp.zeros((2, Z))
-    w2 = jnp.asarray(np.r_[w, -w], jnp.float32)
-    za, _ = samplers.implicit_rollout(model, z0, jax.random.key(3), T, 0.0, False, w2)
-    assert not np.allclose(_np(za[0]), _np(za[1]))  # same z_0, other w: another path
-
-
-def test_window_config_is_checked_and_w_is_required():
-    """Given bad window settings, then ConfigError names the field; a window model refuses a
-    missing w (and a model without one refuses a w), and log_joint refuses window models."""
-    with pytest.raises(ConfigError, match="window_dim"):
-        ModelConfig(features=2, window_dim=-1)
-    with pytest.raises(ConfigError, match="window_dim"):
-        ModelConfig(features=2, window_dim=2, encoder="pointwise")
-    with pytest.raises(ConfigError, match="window_dim"):
-        ModelConfig(features=2, init_prior="window")
-    model = _window_model()
-    z0 = jnp.zeros((2, Z))
-    with pytest.raises(ValueError, match="window_dim"):
-        model.initial_state(z0)
-    with pytest.raises(ValueError, match="window_dim"):
-        _model().initial_state(z0, jnp.zeros((2, W)))
-    with pytest.raises(ValueError, match="window_dim"):
-        objective.log_joint(model, jnp.zeros((2, T, D)), jnp.zeros((2, T, Z)))

@@ -14,12 +14,6 @@ The maths (docs/ldidp.md has the derivation):
     dynamics     h_0 = tanh(W z_0 + b),  h_k = GRU(h_{k-1}, z_{k-1}),  c^_k = W_c h_k + b_c
     generative   p(z_0) = sum_j pi_j q(z_0 | tanh u_j) (learned pseudo-states u_j) | N(0, I),
                  p(z_k | z_{<k}) = N(m(z_{k-1}, c^_k), sigma^2 I)
-    window       window_dim = W > 0 adds a window-level latent w ~ N(0, I_W), inferred from the
-                 whole window, q(w | x) = N(mu_w, diag s_w^2) from [h_fwd_T, h_bwd_1]. It
-                 enters the dynamics, h_0 = tanh(W z_0 + V w + b) and the GRU's input gates
-                 (+ U w at every step), and with init_prior="window" the initial latent,
-                 p(z_0 | w) = N(a(w), diag b(w)^2) (a tanh layer of width H, then linear):
-                 the first bin's prior is then informed by the rest of the window through w.
     first step   first_step="transition": as above, z_1 ~ N(m(z_0, c_1), sigma^2 I);
                  first_step="initial": the initial latent is the first bin's latent, z_1 := z_0
                  (decoded, with q(z_0 | x) and p(z_0) as above), and the transitions run for
@@ -44,13 +38,12 @@ from flax import nnx
 
 from ldx.errors import ConfigError, check_config
 from ldx.nn.recurrent import GRUCell
-from ldx.probability import gaussian_kl
 
 ENCODERS = ("bigru", "pointwise")
 INFERENCES = ("non_markovian", "markovian")
 OBSERVATIONS = ("gaussian", "bernoulli", "poisson")
 DECODERS = ("linear", "mlp")
-INIT_PRIORS = ("mixture", "standard", "window")
+INIT_PRIORS = ("mixture", "standard")
 INIT_ENCODERS = ("backward", "both")
 FIRST_STEPS = ("initial", "transition")
 MAX_LOG_RATE = 10.0  # Poisson log-rates are clipped here (e^10 counts per bin) for stability.
@@ -88,10 +81,6 @@ class ModelConfig:
         state at k = 1; the default, as above) or "both" (a tanh layer of width H, then the
         linear head, on [forward GRU's state at k = T, backward GRU's state at k = 1], each a
         summary of the whole window; needs encoder="bigru").
-      window_dim: W, the size of a window-level latent w ~ N(0, I) that conditions the dynamics
-        (module docstring; needs encoder="bigru"); 0 (the default): none, the model as before.
-        init_prior="window" (needs W > 0) makes p(z_0 | w) a Gaussian with mean and std
-        functions of w.
     """
 
     features: int
@@ -110,7 +99,6 @@ class ModelConfig:
     init_components: int = 16
     first_step: str = "transition"
     init_encoder: str = "backward"
-    window_dim: int = 0
 
     def __post_init__(self):
         check_config(
@@ -146,15 +134,6 @@ class ModelConfig:
                 'config.model.init_encoder="both" needs config.model.encoder="bigru" (the '
                 f"{self.encoder!r} encoder has no forward GRU)."
             )
-        if self.window_dim < 0:
-            raise ConfigError(f"config.model.window_dim={self.window_dim} must be >= 0.")
-        if self.window_dim and self.encoder != "bigru":
-            raise ConfigError(
-                f"config.model.window_dim={self.window_dim} needs config.model.encoder="
-                f'"bigru" (q(w | x) reads both GRUs\' final states).'
-            )
-        if self.init_prior == "window" and not self.window_dim:
-            raise ConfigError('config.model.init_prior="window" needs config.model.window_dim > 0.')
         if self.init_std < 0:
             raise ConfigError(f"config.model.init_std={self.init_std} must be >= 0 (0: learned).")
 
@@ -169,12 +148,6 @@ class ModelConfig:
         if self.inference == "markovian":
             return 0.0
         return math.sqrt(max(1.0 - self.signal - self.sigma**2, 0.0))
-
-
-def _mean_std(out: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """A Gaussian head's [mean, log std] output as (mean, std), log std clipped to [-7, 2]."""
-    mean, log_std = jnp.split(out, 2, axis=-1)
-    return mean, jnp.exp(jnp.clip(log_std, -7.0, 2.0))
 
 
 def _scan_gru(cell: GRUCell, x: jax.Array, reverse: bool = False) -> jax.Array:
@@ -216,41 +189,29 @@ class LDIDP(nnx.Module):
             self.dec_out = nnx.Linear(h, cfg.features, rngs=rngs)
         else:
             self.dec_out = nnx.Linear(z, cfg.features, rngs=rngs)
-        if cfg.window_dim:  # created last, so that the other parameters draw as before
-            w = cfg.window_dim
-            self.enc_window = nnx.Linear(2 * h, 2 * w, rngs=rngs)  # q(w | x): mean, log std
-            self.dyn_init_window = nnx.Linear(w, h, use_bias=False, rngs=rngs)  # V
-            self.dyn_window = nnx.Linear(w, 3 * h, use_bias=False, rngs=rngs)  # U, 3 gates
-            if cfg.init_prior == "window":  # p(z_0 | w)
-                self.prior_hidden = nnx.Linear(w, h, rngs=rngs)
-                self.prior_out = nnx.Linear(h, 2 * z, rngs=rngs)
 
     # --- inference network -------------------------------------------------------------------
 
-    def encode(self, x_in: jax.Array):
-        """Observation embeddings, the initial-state posterior and the window posterior.
+    def encode(self, x_in: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Observation embeddings and the initial-state posterior.
 
         Args:
           x_in: the encoder's features x[..., :Din]. # [B, T, Din]
 
         Returns:
-          (c, mu_0, s_0, window): c_k = f_phi(x)_k [B, T, Z]; the mean [B, Z] and standard
-          deviation ([B, Z], or the fixed init_std broadcast) of q(z_0 | x); and (mu_w, s_w)
-          [B, W] x 2 of q(w | x), or None when window_dim = 0.
+          (c, mu_0, s_0): c_k = f_phi(x)_k [B, T, Z], and the mean [B, Z] and standard deviation
+          ([B, Z], or the fixed init_std broadcast) of q(z_0 | x).
         """
         h_bwd = _scan_gru(self.enc_bwd, x_in, reverse=True)  # [B, T, H]
-        summary, window = h_bwd[:, 0], None  # [B, H]
+        summary = h_bwd[:, 0]  # [B, H]
         if self.cfg.encoder == "bigru":
             h_fwd = _scan_gru(self.enc_fwd, x_in)  # [B, T, H]
             c = self.enc_out(jnp.concatenate([h_fwd, h_bwd], -1))  # [B, T, Z]
-            both = jnp.concatenate([h_fwd[:, -1], summary], -1)  # [B, 2H]
             if self.cfg.init_encoder == "both":
-                summary = both
-            if self.cfg.window_dim:
-                window = _mean_std(self.enc_window(both))  # 2 x [B, W]
+                summary = jnp.concatenate([h_fwd[:, -1], summary], -1)  # [B, 2H]
         else:
             c = self.enc_out(jnp.tanh(self.enc_hidden(x_in)))  # [B, T, Z]
-        return (c, *self.init_head(summary), window)
+        return (c, *self.init_head(summary))
 
     def init_head(self, state: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(mean, std) of q(z_0 | x) from the encoder's summary. # [..., H or 2H] -> 2 x [..., Z]"""
@@ -259,7 +220,8 @@ class LDIDP(nnx.Module):
         init = self.enc_init(state)  # [..., Z] or [..., 2Z]
         if self.cfg.init_std:
             return init, jnp.full_like(init, self.cfg.init_std)
-        return _mean_std(init)
+        mu0, log_std0 = jnp.split(init, 2, axis=-1)
+        return mu0, jnp.exp(jnp.clip(log_std0, -7.0, 2.0))
 
     # --- generative model --------------------------------------------------------------------
 
@@ -273,28 +235,8 @@ class LDIDP(nnx.Module):
         mean, std = self.init_head(jnp.tanh(self.prior_states[...]))
         return jax.nn.log_softmax(self.prior_logits[...]), mean, std
 
-    def _window(self, w: jax.Array | None) -> jax.Array:
-        """w itself, checked: present exactly when the model has a window latent. # [..., W]"""
-        if (w is None) != (not self.cfg.window_dim):
-            raise ValueError(f"window_dim={self.cfg.window_dim}: pass w exactly when it is > 0.")
-        return w
-
-    def window_prior(self, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(mean, std) of p(z_0 | w), init_prior="window". # [..., W] -> 2 x [..., Z]"""
-        return _mean_std(self.prior_out(jnp.tanh(self.prior_hidden(w))))
-
-    def sample_window(self, key: jax.Array, num: int) -> jax.Array | None:
-        """num draws of w ~ N(0, I), or None without a window latent. # -> [num, W]"""
-        if not self.cfg.window_dim:
-            return None
-        return jax.random.normal(key, (num, self.cfg.window_dim))
-
-    def init_log_prob(self, z0: jax.Array, w: jax.Array | None = None) -> jax.Array:
-        """log p(z_0) (log p(z_0 | w) with init_prior="window"). # [..., Z] -> [...]"""
-        if self.cfg.init_prior == "window":
-            mean, std = self.window_prior(self._window(w))
-            d = (z0 - mean) / std
-            return -0.5 * jnp.sum(jnp.square(d) + math.log(2 * math.pi) + 2 * jnp.log(std), -1)
+    def init_log_prob(self, z0: jax.Array) -> jax.Array:
+        """log p(z_0). # [..., Z] -> [...]"""
         if self.cfg.init_prior == "standard":
             return -0.5 * jnp.sum(jnp.square(z0) + math.log(2 * math.pi), -1)
         log_pi, mean, std = self._mixture()
@@ -302,28 +244,22 @@ class LDIDP(nnx.Module):
         comp = -0.5 * jnp.sum(jnp.square(d) + math.log(2 * math.pi) + 2 * jnp.log(std), -1)
         return jax.nn.logsumexp(log_pi + comp, -1)
 
-    def sample_init(self, key: jax.Array, num: int, w: jax.Array | None = None) -> jax.Array:
-        """num draws of z_0 ~ p(z_0) (p(z_0 | w) with init_prior="window"). # -> [num, Z]"""
+    def sample_init(self, key: jax.Array, num: int) -> jax.Array:
+        """num draws of z_0 ~ p(z_0). # -> [num, Z]"""
         k_comp, k_eps = jax.random.split(key)
         eps = jax.random.normal(k_eps, (num, self.cfg.latent_dim))
-        if self.cfg.init_prior == "window":
-            mean, std = self.window_prior(self._window(w))  # [num, Z] x 2
-            return mean + std * eps
         if self.cfg.init_prior == "standard":
             return eps
         log_pi, mean, std = self._mixture()
         j = jax.random.categorical(k_comp, log_pi, shape=(num,))  # [num]
         return mean[j] + std[j] * eps
 
-    def init_kl(self, mu0: jax.Array, std0: jax.Array, z0: jax.Array, w=None) -> jax.Array:
-        """KL(q(z_0 | x) || p(z_0)) per window. # [B, Z] x 3 (, w [B, W]) -> [B]
+    def init_kl(self, mu0: jax.Array, std0: jax.Array, z0: jax.Array) -> jax.Array:
+        """KL(q(z_0 | x) || p(z_0)) per window. # [B, Z] x 3 -> [B]
 
-        N(0, I), and p(z_0 | w) at the given w ("window"): closed form. Mixture: -H[q] -
-        log p(z_0) at the reparameterised sample z_0 ~ q (the entropy in closed form, the
-        cross-entropy by one sample).
+        N(0, I): closed form. Mixture: -H[q] - log p(z_0) at the reparameterised sample
+        z_0 ~ q (the entropy in closed form, the cross-entropy by one sample).
         """
-        if self.cfg.init_prior == "window":
-            return gaussian_kl(mu0, std0, *self.window_prior(self._window(w))).sum(-1)
         if self.cfg.init_prior == "standard":
             kl = jnp.log(1.0 / std0) + (jnp.square(std0) + jnp.square(mu0)) / 2 - 0.5
             return kl.sum(-1)
@@ -344,19 +280,13 @@ class LDIDP(nnx.Module):
         """m(z_{k-1}, c) = sqrt(abar) c + rho z_{k-1}. # [B, Z], [B, Z] -> [B, Z]"""
         return math.sqrt(self.cfg.signal) * c + self.cfg.rho * z_prev
 
-    def initial_state(self, z0: jax.Array, w: jax.Array | None = None) -> jax.Array:
-        """h_0 = tanh(W z_0 + b) (+ V w inside with a window latent). # [B, Z] -> [B, H]"""
-        pre = self.dyn_init(z0)
-        if self._window(w) is not None:
-            pre = pre + self.dyn_init_window(w)
-        return jnp.tanh(pre)
+    def initial_state(self, z0: jax.Array) -> jax.Array:
+        """h_0 = tanh(W z_0 + b). # [B, Z] -> [B, H]"""
+        return jnp.tanh(self.dyn_init(z0))
 
-    def dynamics(self, h: jax.Array, z_prev: jax.Array, w: jax.Array | None = None):
-        """One GRU step: (h_k, c^_k) from h_{k-1} [B, H], z_{k-1} [B, Z] (and w [B, W])."""
-        gates = self.dyn.input_proj(z_prev)  # [B, 3H]
-        if self._window(w) is not None:
-            gates = gates + self.dyn_window(w)
-        h, _ = self.dyn.step(h, tuple(jnp.split(gates, 3, axis=-1)))
+    def dynamics(self, h: jax.Array, z_prev: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One GRU step: (h_k, c^_k) from h_{k-1} [B, H] and z_{k-1} [B, Z]."""
+        h, _ = self.dyn.step(h, tuple(jnp.split(self.dyn.input_proj(z_prev), 3, axis=-1)))
         return h, self.dyn_out(h)
 
     def decode(self, z: jax.Array) -> jax.Array:

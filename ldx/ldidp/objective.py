@@ -10,9 +10,7 @@ With equal fixed variances sigma^2 the k-th KL is closed form,
 KL_k = ||m(z_{k-1}, c_k) - m(z_{k-1}, c^_k)||^2 / (2 sigma^2) = abar ||c_k - c^_k||^2 / (2 sigma^2),
 evaluated at one reparameterised sample z_{k-1} ~ q (one `lax.scan` over k). KL_0 is closed
 form for p(z_0) = N(0, I) and -H[q(z_0 | x)] - log p(z_0) at the same sample z_0 for the
-learned mixture prior. With a window latent w (model.window_dim > 0) the bound gains
-- KL(q(w | x) || N(0, I)) (closed form), and the prior terms are conditioned on one sample
-w ~ q(w | x): p(z_k | z_{<k}, w), and p(z_0 | w) in closed form with init_prior="window".
+learned mixture prior.
 """
 
 from __future__ import annotations
@@ -39,8 +37,7 @@ class ObjectiveConfig:
         rest are scaled by 1 / (1 - p)); a regulariser for small spike data sets.
       init_kl_weight: weight of KL(q(z_0 | x) || p(z_0)) in the training loss relative to the
         transitions' KL (1: the ELBO; < 1 lessens the pull of the mixture prior on the first
-        bin's latent, issue 22; with a window latent it weighs KL(q(w | x) || N(0, I)) as
-        well). The reported `elbo` and `kl` always use weight 1.
+        bin's latent, issue 22). The reported `elbo` and `kl` always use weight 1.
     """
 
     kl_weight: float = 1.0
@@ -68,43 +65,33 @@ def obs_loglik(observation: str, x: jax.Array, out: jax.Array, obs_std: float) -
     return poisson_loglik(x, out)
 
 
-def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array, eps_w=None):
+def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array):
     """Runs q(z_{0:T} | x) and the prior's predictions along one sample path (one lax.scan).
 
     With eps0 = 0 and eps = 0 the path is the posterior mean: every q-transition mean is linear
     in z_{k-1} with a coefficient (rho) that does not depend on x, so E_q[z_k] follows the same
-    recursion with the noise removed. The path never depends on the window latent w (q(w | x)
-    and q(z | x) are independent); w enters only the prior's predictions and so the KLs.
+    recursion with the noise removed.
 
     Args:
       model: the LDIDP module.
       x: observations. # [B, T, D]
       eps0: standard normal noise of z_0. # [B, Z]
       eps: standard normal noise of z_1..z_T. # [B, T, Z]
-      eps_w: standard normal noise of w [B, W] (window_dim > 0); None: w at its mean mu_w.
 
     Returns:
-      (z, kl0, kl): latents z_1..z_T [B, T, Z], the window-level KL [B] and the per-step
-      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k}, w)) [B, T], each summed over Z. The window-level
-      KL is KL(q(z_0|x) || p(z_0)), plus KL(q(w|x) || N(0, I)) and with p(z_0 | w) at the
-      sample w when window_dim > 0. With first_step="initial", z_1 = z_0 and kl[:, 0] = 0
-      (bin 1's KL is in kl0).
+      (z, kl0, kl): latents z_1..z_T [B, T, Z], KL(q(z_0|x) || p(z_0)) [B] and the per-step
+      KL(q(z_k | z_{k-1}, x) || p(z_k | z_{<k})) [B, T], each summed over Z. With
+      first_step="initial", z_1 = z_0 and kl[:, 0] = 0 (bin 1's KL is kl0).
     """
     cfg = model.cfg
-    c, mu0, std0, window = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
+    c, mu0, std0 = model.encode(x[..., : cfg.din])  # [B, T, Z], [B, Z], [B, Z]
     z0 = mu0 + std0 * eps0  # [B, Z]
-    w = None
-    if window is not None:
-        mu_w, std_w = window  # [B, W] x 2
-        w = mu_w if eps_w is None else mu_w + std_w * eps_w
-    kl0 = model.init_kl(mu0, std0, z0, w)  # [B]
-    if window is not None:
-        kl0 = kl0 + gaussian_kl(mu_w, std_w, 0.0, 1.0).sum(-1)
+    kl0 = model.init_kl(mu0, std0, z0)  # [B]
 
     def step(carry, inputs):
         h, z_prev = carry  # [B, H], [B, Z]
         c_k, eps_k = inputs  # [B, Z], [B, Z]
-        h, c_hat = model.dynamics(h, z_prev, w)
+        h, c_hat = model.dynamics(h, z_prev)
         mu_q = model.transition_mean(z_prev, c_k)  # [B, Z]
         mu_p = model.transition_mean(z_prev, c_hat)  # [B, Z]
         z = mu_q + cfg.sigma * eps_k
@@ -114,7 +101,7 @@ def posterior(model: LDIDP, x: jax.Array, eps0: jax.Array, eps: jax.Array, eps_w
     t = x.shape[1]
     skip = t - model.transition_bins(t)  # 1 if z_1 = z_0 ("initial"): c_1, eps_1 unused
     xs = (jnp.swapaxes(c[:, skip:], 0, 1), jnp.swapaxes(eps[:, skip:], 0, 1))  # [T', B, Z]
-    _, (z, kl) = jax.lax.scan(step, (model.initial_state(z0, w), z0), xs)
+    _, (z, kl) = jax.lax.scan(step, (model.initial_state(z0), z0), xs)
     z, kl = jnp.swapaxes(z, 0, 1), jnp.swapaxes(kl, 0, 1)  # [B, T', Z], [B, T']
     if skip:  # bin 1's KL is kl0
         kl = jnp.concatenate([jnp.zeros_like(kl[:, :1]), kl], axis=1)
@@ -145,10 +132,8 @@ def log_joint(model: LDIDP, x: jax.Array, z: jax.Array) -> jax.Array:
       the log joint density per window. # [B]
     """
     cfg = model.cfg
-    if cfg.first_step != "initial" or cfg.window_dim:
-        raise ValueError(
-            'log_joint needs first_step="initial" (z_0 on the path) and window_dim=0 (no w).'
-        )
+    if cfg.first_step != "initial":
+        raise ValueError('log_joint needs first_step="initial" (z_0 on the path).')
     ll = obs_loglik(cfg.observation, x, model.decode(z), cfg.obs_std).sum((1, 2))  # [B]
     gauss = -0.5 * cfg.latent_dim * math.log(2 * math.pi * cfg.sigma**2)
 
@@ -176,10 +161,7 @@ def elbo_terms(model: LDIDP, x: jax.Array, key: jax.Array, x_enc: jax.Array | No
     k0, k1 = jax.random.split(key)
     eps0 = jax.random.normal(k0, (b, model.cfg.latent_dim), x.dtype)
     eps = jax.random.normal(k1, (b, t, model.cfg.latent_dim), x.dtype)
-    eps_w = None  # drawn from a key of its own, so that z's noise is as without w
-    if model.cfg.window_dim:
-        eps_w = jax.random.normal(jax.random.fold_in(key, 2), (b, model.cfg.window_dim), x.dtype)
-    z, kl0, kl = posterior(model, x if x_enc is None else x_enc, eps0, eps, eps_w)
+    z, kl0, kl = posterior(model, x if x_enc is None else x_enc, eps0, eps)
     out = model.decode(z)  # [B, T, D]
     loglik = obs_loglik(model.cfg.observation, x, out, model.cfg.obs_std).sum((1, 2))  # [B]
     return loglik, kl0, kl

@@ -106,7 +106,7 @@ def observe(model: LDIDP, z: jax.Array, key: jax.Array, decode_noise: bool) -> j
 
 
 def latent_scan(
-    model: LDIDP, z0: jax.Array, keys: jax.Array | None, draw_z, seq_len: int, w=None
+    model: LDIDP, z0: jax.Array, keys: jax.Array | None, draw_z, seq_len: int
 ) -> jax.Array:
     """The latent recursion: h_k, c^_k from the GRU, z_k = draw_z(mu_k, key_k), k = 1..T.
 
@@ -116,7 +116,6 @@ def latent_scan(
       keys: one key per time bin [T], or None with draw_z ignoring its key.
       draw_z: (mu_k [N, Z], key or None) -> z_k [N, Z].
       seq_len: T.
-      w: the window latents [N, W] when model.cfg.window_dim > 0, else None.
 
     Returns:
       Latents z_1..z_T (z_1 = z0 with first_step="initial"). # [N, T, Z]
@@ -124,17 +123,17 @@ def latent_scan(
 
     def step(carry, key):
         h, z_prev = carry
-        h, c_hat = model.dynamics(h, z_prev, w)  # [N, H], [N, Z]
+        h, c_hat = model.dynamics(h, z_prev)  # [N, H], [N, Z]
         z = draw_z(model.transition_mean(z_prev, c_hat), key)  # [N, Z]
         return (h, z), z
 
     t = model.transition_bins(seq_len)
     keys = None if keys is None else keys[seq_len - t :]
-    _, z = jax.lax.scan(step, (model.initial_state(z0, w), z0), keys, length=t)
+    _, z = jax.lax.scan(step, (model.initial_state(z0), z0), keys, length=t)
     return model.join_path(z0, jnp.swapaxes(z, 0, 1))
 
 
-def _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=True, w=None):
+def _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=True):
     """Latent scan, then all T observations in one batched decode and one noise draw.
 
     The dynamics do not depend on x, so only the latent recursion is sequential. With
@@ -145,20 +144,14 @@ def _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=True, w=N
     """
     k_z, k_x = jax.random.split(key)
     keys = jax.random.split(k_z, seq_len) if stochastic else None
-    z = latent_scan(model, z0, keys, draw_z, seq_len, w)  # [N, T, Z]
+    z = latent_scan(model, z0, keys, draw_z, seq_len)  # [N, T, Z]
     return z, observe(model, z, k_x, decode_noise)  # [N, T, D]
 
 
 def implicit_rollout(
-    model: LDIDP,
-    z0: jax.Array,
-    key: jax.Array,
-    seq_len: int,
-    eta: float,
-    decode_noise=True,
-    w=None,
+    model: LDIDP, z0: jax.Array, key: jax.Array, seq_len: int, eta: float, decode_noise=True
 ):
-    """The implicit sampler from given z_0 [N, Z] (and w [N, W]): (z [N, T, Z], x [N, T, D]).
+    """The implicit sampler from given z_0 [N, Z]: (z [N, T, Z], x [N, T, D]).
 
     At eta = 0 the latent path depends on z0 only, not on `key`.
     """
@@ -169,7 +162,7 @@ def implicit_rollout(
             return mu
         return mu + eta * sigma * jax.random.normal(k, mu.shape, mu.dtype)
 
-    return _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=eta > 0, w=w)
+    return _rollout(model, z0, key, seq_len, draw_z, decode_noise, stochastic=eta > 0)
 
 
 def langevin(mu: jax.Array, sigma: float, key: jax.Array, steps: int, step_size: float):
@@ -194,54 +187,49 @@ def explicit_rollout(
     steps: int,
     step_size: float,
     decode_noise=True,
-    w=None,
 ):
-    """The explicit sampler from given z_0 [N, Z] (and w [N, W]): (z [N, T, Z], x [N, T, D])."""
+    """The explicit sampler from given z_0 [N, Z]: (z [N, T, Z], x [N, T, D])."""
     sigma = model.cfg.sigma
 
     def draw_z(mu, k):
         return langevin(mu, sigma, k, steps, step_size)
 
-    return _rollout(model, z0, key, seq_len, draw_z, decode_noise, w=w)
+    return _rollout(model, z0, key, seq_len, draw_z, decode_noise)
 
 
 def sample(model: LDIDP, cfg: SamplerConfig, key: jax.Array, num: int, seq_len: int):
-    """Draws (w ~ N(0, I),) z_0 ~ p(z_0 | w) and runs the configured sampler:
-    (z [N, T, Z], x [N, T, D])."""
+    """Draws z_0 ~ p(z_0) and runs the configured sampler: (z [N, T, Z], x [N, T, D])."""
     k0, k = jax.random.split(key)
-    w = model.sample_window(jax.random.fold_in(k0, 1), num)  # [N, W] or None
-    z0 = model.sample_init(k0, num, w)
+    z0 = model.sample_init(k0, num)
     if cfg.sampler == "implicit":
-        return implicit_rollout(model, z0, k, seq_len, cfg.eta, cfg.decode_noise, w)
+        return implicit_rollout(model, z0, k, seq_len, cfg.eta, cfg.decode_noise)
     return explicit_rollout(
-        model, z0, k, seq_len, cfg.langevin_steps, cfg.langevin_step_size, cfg.decode_noise, w
+        model, z0, k, seq_len, cfg.langevin_steps, cfg.langevin_step_size, cfg.decode_noise
     )
 
 
 def step_model(model: LDIDP, decode_noise: bool = True) -> StepModel:
     """The generative model (eta = 1) bin by bin, as `ldx.smc` completes with it.
 
-    State: (h [P, H], z [P, Z], k, w [P, W] or None), before bin k + 1. The head of bin k is
-    z_k [P, Z]; the missing entries are x_k ~ p(x_k | f_theta(z_k)) (its mean if not
-    decode_noise).
+    State: (h [P, H], z [P, Z], k), before bin k + 1. The head of bin k is z_k [P, Z]; the
+    missing entries are x_k ~ p(x_k | f_theta(z_k)) (its mean if not decode_noise).
     """
     cfg = model.cfg
     keep_first = cfg.first_step == "initial"  # bin 1's latent is z_0 itself
 
     def init(key, num):
-        w = model.sample_window(jax.random.fold_in(key, 1), num)  # [P, W] or None
-        z0 = model.sample_init(key, num, w)  # [P, Z]
-        return model.initial_state(z0, w), z0, jnp.zeros((), jnp.int32), w
+        z0 = model.sample_init(key, num)  # [P, Z]
+        return model.initial_state(z0), z0, jnp.zeros((), jnp.int32)
 
     def step(state, x_prev, key):
         del x_prev  # the dynamics never read x
-        h, z, k, w = state
-        h_new, c_hat = model.dynamics(h, z, w)  # [P, H], [P, Z]
+        h, z, k = state
+        h_new, c_hat = model.dynamics(h, z)  # [P, H], [P, Z]
         eps = jax.random.normal(key, z.shape, z.dtype)
         z_new = model.transition_mean(z, c_hat) + cfg.sigma * eps  # [P, Z]
         if keep_first:
             h_new, z_new = jnp.where(k == 0, h, h_new), jnp.where(k == 0, z, z_new)
-        return (h_new, z_new, k + 1, w), z_new
+        return (h_new, z_new, k + 1), z_new
 
     def observe_bin(z, x, mask, key):
         obs = mask > 0
