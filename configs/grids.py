@@ -85,11 +85,12 @@ def get_grid(name: str) -> ml_collections.ConfigDict:
         # the learned metrics dominate a cell's evaluation time on a shared CPU.
         grid.eval = dict(num_windows=500, repeats=3, disc_iterations=1000, pred_iterations=1000)
     elif name == "bench":
-        # Both protocols on the 2-core CPU in about two hours (2-3 min a cell when the machine
-        # is quiet): the default model (width 64, latent 16) with the LSTM of Table 1, five
-        # methods, two seeds, 1000 training steps. The published protocol is capped (2000 real
-        # windows, 1000 / 1000 scorer steps x 5, TS2Vec 200 steps): its exact form takes 3 min
-        # a cell on sines and over 8 on energy here; the `paper` grid has it.
+        # Both protocols on the 2-core CPU: the default model (width 64, latent 16) with the
+        # LSTM of Table 1, five methods, two seeds, 1000 training steps; 2-3 min a cell (ETTh1)
+        # to about 5 (energy, fMRI) on a quiet machine, so two to three hours. The published
+        # protocol is capped (2000 real windows, 1000 / 1000 scorer steps x 5, TS2Vec 200
+        # steps): its exact form takes 3 min a cell on sines and over 8 on energy here; the
+        # `paper` grid has it.
         steps = 1000
         grid.backbones = ("lstm",)
         grid.seeds = (0, 1)

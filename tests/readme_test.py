@@ -109,7 +109,7 @@ SKIP = {
     "--output=/tmp/cpu_grid": "100 cells, hours of CPU; --grid=smoke runs the same code",
     "python -m launch.reproduce --grid=paper --output=DIR": "for an accelerator: days of CPU",
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=bench "
-    "--output=/tmp/bench": "50 cells, about two hours of CPU; --grid=smoke runs the same code",
+    "--output=/tmp/bench": "50 cells, two to three hours of CPU; --grid=smoke runs the same code",
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=earthquakes "
     "--output=/tmp/eq": "20 cells, ~45 min of CPU; --grid=smoke runs the same code",
     "python -m launch.complete --workdir=W --input=F.npz --output=O.npz [--num_completions=8] "
