@@ -95,7 +95,7 @@ def test_grid_scores_every_cell_under_both_protocols(grid_dir):  # noqa: F811
     # with the one cached Original row, and results.md has the published tables with PSLD's
     # rank by the discriminative score and Context-FID.
     cells = [json.load(open(os.path.join(grid_dir, "cells", c + ".json"))) for c in CELLS]
-    stored = json.load(open(os.path.join(grid_dir, "floors", "sines-published.json")))
+    stored = json.load(open(os.path.join(grid_dir, "floors", "sines-s0-published.json")))
     for cell in cells:
         assert cell["published"]["num_windows"] == 40 and cell["published"]["floor"] == stored
         assert set(cell["published"]["model"]) == {

@@ -6,8 +6,8 @@
 <output>/runs/<cell>/        the cell's workdir (`ldx.train`; an interrupted cell resumes)
 <output>/cells/<cell>.json   the cell's result, written once it is complete; never rewritten
 <output>/floors/<d>-s<k>.json  the real-train vs real-test floor of dataset d, data seed k
-<output>/floors/<d>-published.json  the published protocol's "Original" row of dataset d
-                             (grids that also score under the published protocol)
+<output>/floors/<d>-s<k>-published.json  the published "Original" row of dataset d, data
+                             seed k (grids that also score under the published protocol)
 <output>/results.json, results.md   every finished cell and the Table-1-style tables,
                              rebuilt from cells/ after each cell
 
@@ -229,7 +229,7 @@ def run_cell(
         result = _cached(os.path.join(floors, f"{cell.dataset}-s{cell.seed}.json"), heldout)
         t2 = time.perf_counter()
         if published is not None:
-            path = os.path.join(floors, f"{cell.dataset}-published.json")
+            path = os.path.join(floors, f"{cell.dataset}-s{cell.seed}-published.json")
             result["published"] = _cached(path, publish)
     except NonFiniteSamples as e:
         return {"cell": cell.name, **describe(run), "status": "non-finite samples", "error": str(e)}
