@@ -101,6 +101,20 @@ def test_correlational_score_against_corrcoef():
     assert metrics.correlational_score(x, x) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_outside_share_and_step_ratio_by_hand():
+    # Given 2 windows of 3 steps, 2 features (12 values), three of them beyond [-0.1, 1.1]
+    # (-0.2, 1.2, 5.0; -0.1 and 1.1 themselves are inside); then the share is 3 / 12.
+    x = np.array([[[0.0, -0.2], [1.2, 0.5], [-0.1, 1.1]], [[0.3, 0.3], [0.3, 5.0], [0.9, 1.0]]])
+    assert metrics.outside_share(x) == pytest.approx(3 / 12)
+    assert metrics.outside_share(x, tol=0.0) == pytest.approx(5 / 12)  # -0.1 and 1.1 too
+    # Given a real set of steps of size 0.1 and a fake one moving 0.3 every step; then the step
+    # ratio is 3, and a set against itself is 1.
+    real = np.cumsum(np.full((4, 5, 2), 0.1), axis=1)
+    fake = np.cumsum(np.where(np.arange(5)[None, :, None] % 2, 0.3, -0.3) * np.ones((4, 5, 2)), 1)
+    assert metrics.step_ratio(real, fake) == pytest.approx(3.0)
+    assert metrics.step_ratio(fake, fake) == pytest.approx(1.0)
+
+
 def test_bad_inputs_are_named():
     # Given mismatched, non-finite or unequal-size sets; then DataError names the problem.
     x = np.zeros((5, 4, 2))

@@ -138,7 +138,8 @@ def write_summary(output: str, grid: Grid, command: str) -> None:
         f"# Grid `{grid.name}`: {len(results)} of {len(grid.cells)} cells finished",
         "",
         f"Made by `{command}`. Metrics on the [0, 1] per-feature scale of each training split, "
-        f"N = {e.num_windows} (or all test) windows per set; lower is better everywhere. Cells: "
+        f"N = {e.num_windows} (or all test) windows per set; lower is better everywhere but the "
+        "step ratio (1 is best). Cells: "
         "mean ± std over seeds (number of seeds); the discriminative and predictive scores are "
         f"first averaged over {e.repeats} repeats ({e.disc_iterations} / {e.pred_iterations} "
         "Adam steps). The floor row scores real training windows against the same test windows.",

@@ -67,7 +67,7 @@ def run_markdown(results: dict, figures: list[str]) -> str:
         f"{results['method']} / {results['backbone']} on {results['dataset']}, seed "
         f"{results['seed']}, {results['train_steps']} training steps. N = "
         f"{results['num_windows']} windows per set, {results['scale']}. Lower is better "
-        "for every metric; learned metrics are mean ± std over "
+        "for every metric but the step ratio (1 is best); learned metrics are mean ± std over "
         f"{results['eval']['repeats']} repeats. The floor scores real training windows against "
         "the same held-out test windows: the best value a model can expect.",
         "",
@@ -75,7 +75,8 @@ def run_markdown(results: dict, figures: list[str]) -> str:
         "|---|---|---|",
     ]
     for name, (label, _) in METRICS.items():
-        lines.append(f"| {label} | {_fmt(results['model'][name])} | {_fmt(floor.get(name))} |")
+        model = results["model"].get(name)  # absent from runs scored before the metric existed
+        lines.append(f"| {label} | {_fmt(model)} | {_fmt(floor.get(name))} |")
     lines += [""] + [f"![{os.path.splitext(f)[0]}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 
@@ -180,7 +181,13 @@ def grid_tables(
         for backbone in backbones:
             for method in methods:
                 row = [
-                    stat([value(r["model"][metric]) for r in cells.get((d, backbone, method), [])])
+                    stat(
+                        [
+                            value(r["model"][metric])
+                            for r in cells.get((d, backbone, method), [])
+                            if metric in r["model"]  # cells scored before the metric existed
+                        ]
+                    )
                     for d in datasets
                 ]
                 out.append(

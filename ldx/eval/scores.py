@@ -74,6 +74,8 @@ METRICS = {
     "correlational": ("correlational score", False),
     "discriminative": ("discriminative score", True),
     "predictive": ("predictive score (MAE)", True),
+    "outside": ("share of values outside [-0.1, 1.1]", False),
+    "step_ratio": ("step ratio (mean |x_t - x_{t-1}| over the real one's; 1 is best)", False),
 }
 
 
@@ -100,6 +102,8 @@ def score(real: np.ndarray, fake: np.ndarray, cfg: EvalConfig, what: str = "mode
         "mmd": lambda: metrics.mmd(real, fake),
         "mmd_multiscale": lambda: metrics.mmd(real, fake, bandwidth=sigmas),
         "correlational": lambda: metrics.correlational_score(real, fake),
+        "outside": lambda: metrics.outside_share(fake),
+        "step_ratio": lambda: metrics.step_ratio(real, fake),
         "discriminative": lambda: metrics.discriminative_score(
             real, fake, kd, iterations=cfg.disc_iterations, **learned
         ).to_dict(),

@@ -3,8 +3,10 @@
     wasserstein, sliced_wasserstein, mmd      distances between sets of flattened windows
     correlational_score                       Diffusion-TS's cross-correlation difference
     discriminative_score, predictive_score    TimeGAN's post-hoc GRU scores (mean, std over repeats)
+    outside_share, step_ratio                 range and roughness of generated windows
 
-Each function documents its exact definition; lower is better for all of them.
+Each function documents its exact definition; lower is better for all of them but step_ratio
+(1 is the data's roughness).
 """
 
 from ldx.metrics.context_fid import context_fid, frechet_distance, t_interval
@@ -17,3 +19,4 @@ from ldx.metrics.distances import (
     wasserstein,
 )
 from ldx.metrics.learned import Repeated, discriminative_score, predictive_score
+from ldx.metrics.shape import outside_share, step_ratio
