@@ -5,6 +5,7 @@ from ldx.nn.decoders import (
     RNNDecoder,
     TransformerDecoder,
     decode_sample,
+    head_params,
     make_decoder,
     shift_right,
 )

@@ -96,10 +96,11 @@ class RNNDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
+        residual: bool = False,
         *,
         rngs: nnx.Rngs,
     ):
-        self.skip_z = skip_z
+        self.skip_z, self.residual = skip_z, residual
         self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
         self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
         self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
@@ -126,7 +127,7 @@ class RNNDecoder(nnx.Module):
         return (carry, z), h
 
     def __call__(self, z, x):
-        return self.head(self.hidden(z, x))
+        return head_params(self, self.hidden(z, x), shift_right(x))
 
 
 class TransformerDecoder(nnx.Module):
@@ -142,10 +143,11 @@ class TransformerDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
+        residual: bool = False,
         *,
         rngs: nnx.Rngs,
     ):
-        self.skip_z = skip_z
+        self.skip_z, self.residual = skip_z, residual
         self.embed_z = nnx.Linear(latent, width, rngs=rngs)
         self.embed_x = nnx.Linear(features, width, rngs=rngs)
         self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
@@ -171,7 +173,17 @@ class TransformerDecoder(nnx.Module):
         return (cache, pos + 1, z), h
 
     def __call__(self, z, x):
-        return self.head(self.hidden(z, x))
+        return head_params(self, self.hidden(z, x), shift_right(x))
+
+
+def head_params(decoder, h: jax.Array, x_prev: jax.Array) -> tuple[jax.Array, ...]:
+    """The head's parameters of p(x_t | z, x_<t) from the hidden state h_t and the decoder's
+    input x_{t-1} (zeros at t = 0; [..., D] like h's batch axes): a residual decoder predicts
+    the mean as x_{t-1} + W h_t, so that persistence (x_t = x_{t-1}) is its zero, else W h_t."""
+    params = decoder.head(h)
+    if not decoder.residual:
+        return params
+    return (params[0] + x_prev,) + tuple(params[1:])
 
 
 def make_decoder(
@@ -184,6 +196,7 @@ def make_decoder(
     skip_z: bool,
     logvar_bounds: tuple[float, float],
     noise_rank: int = 0,
+    residual: bool = False,
     *,
     rngs: nnx.Rngs,
 ) -> nnx.Module:
@@ -197,6 +210,7 @@ def make_decoder(
             skip_z,
             logvar_bounds,
             noise_rank,
+            residual,
             rngs=rngs,
         )
     return RNNDecoder(
@@ -208,6 +222,7 @@ def make_decoder(
         skip_z,
         logvar_bounds,
         noise_rank,
+        residual,
         rngs=rngs,
     )
 
@@ -234,7 +249,7 @@ def decode_sample(
     def body(carry, eps_t):
         state, x_prev = carry
         state, h = decoder.step(state, x_prev)
-        x_t = decoder.head.sample(decoder.head(h), noise * eps_t)
+        x_t = decoder.head.sample(head_params(decoder, h, x_prev), noise * eps_t)
         return (state, x_t), x_t
 
     init = (decoder.start(z, seq_len), jnp.zeros((batch, features), z.dtype))

@@ -1,14 +1,17 @@
-"""Decoder noise temperature: scale the decoder's sampled noise by tau at generation.
+"""Where generated values leave the data's range: by feature and step, and under a decoder
+noise temperature.
 
-    python -m benchmarks.decode_temperature --workdirs=W1,W2 --temperatures=1,0.8 \
-        --out=benchmarks/results/quality/decode_temperature.jsonl
+    python -m benchmarks.sample_range --workdirs=W1,W2 --out=FILE.jsonl
+    python -m benchmarks.sample_range --workdirs=W --temperatures=1,0.85,0.7 --disc_iterations=1000
 
 For each trained LD/PSLD run and each tau, the same prior latents are decoded with
-x_t = mu_t + tau * sigma_t * eps_t (tau = 1 is the model; 0 its mean). One JSON line per
-(run, tau): the share of values outside [-0.1, 1.1] (normalised units), the step ratio (mean
-|x_t - x_{t-1}| over the test windows' own; `ldx.metrics.shape`), and unless
---disc_iterations=0 the published protocol's discriminative and subset correlational scores
-against that many random windows of the series (capped).
+x_t = mu_t + tau * sigma_t * eps_t (tau = 1 is the model, 0 its mean). One JSON line per
+(run, tau) with the share of values outside [-0.1, 1.1] (normalised units) and the step ratio
+(`ldx.metrics.shape`, against the test windows); `by_t`, that share per step;
+`features`, the `--top` features with the most values outside: index, share below -0.1 and
+above 1.1, and the feature's step ratio. Unless --disc_iterations=0, also the published
+protocol's discriminative and subset correlational scores against that many random windows of
+the series (capped).
 """
 
 from __future__ import annotations
@@ -25,12 +28,26 @@ from ldx.nn import decode_sample
 from ldx.train import load_run
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Trained LD/PSLD workdirs.")
-_TAUS = flags.DEFINE_list("temperatures", ["1", "0.9", "0.8", "0.7"], "Noise scales tau.")
+_TAUS = flags.DEFINE_list("temperatures", ["1"], "Decoder noise scales tau.")
 _NUM = flags.DEFINE_integer("num_windows", 2000, "Generated windows and the reference's cap.")
-_DISC = flags.DEFINE_integer("disc_iterations", 1000, "Discriminative GRU steps (0: range only).")
+_TOP = flags.DEFINE_integer("top", 5, "Features listed, most values outside first.")
+_DISC = flags.DEFINE_integer("disc_iterations", 0, "Discriminative GRU steps (0: range only).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats of the learned score.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdirs"])
+
+
+def _by_feature(real: np.ndarray, x: np.ndarray, top: int) -> list[dict]:
+    low, high = (x < -0.1).mean(axis=(0, 1)), (x > 1.1).mean(axis=(0, 1))  # [D]
+    return [
+        {
+            "feature": int(d),
+            "below": round(float(low[d]), 5),
+            "above": round(float(high[d]), 5),
+            "step_ratio": round(metrics.step_ratio(real[..., d : d + 1], x[..., d : d + 1]), 3),
+        }
+        for d in np.argsort(-(low + high))[:top]
+    ]
 
 
 def main(_):
@@ -46,15 +63,20 @@ def main(_):
         dec = jax.jit(lambda z, k, tau: decode_sample(model.decoder, z, k, t, d, tau))
         for tau in map(float, _TAUS.value):
             x = np.asarray(dec(z, key, tau))
-            xp = scaler.transform(data.scaler.inverse_transform(x))
+            outside = (x < -0.1) | (x > 1.1)
             record = {
                 "workdir": workdir,
+                **exp.describe(),
+                "train_steps": int(run.state.step),
                 "tau": tau,
                 "num_windows": len(real),
                 "outside": metrics.outside_share(x),
                 "step_ratio": metrics.step_ratio(data.test, x),
+                "by_t": outside.mean(axis=(0, 2)).round(4).tolist(),
+                "features": _by_feature(data.test, x, _TOP.value),
             }
             if _DISC.value:
+                xp = scaler.transform(data.scaler.inverse_transform(x))
                 disc = metrics.discriminative_score(
                     real, xp, jax.random.key(2), iterations=_DISC.value, repeats=_REPEATS.value
                 )
