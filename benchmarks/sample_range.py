@@ -9,7 +9,10 @@ x_t = mu_t + tau * sigma_t * eps_t (tau = 1 is the model, 0 its mean). One JSON 
 (run, tau) with the share of values outside [-0.1, 1.1] (normalised units) and the step ratio
 (`ldx.metrics.shape`, against the test windows); `by_t`, that share per step;
 `features`, the `--top` features with the most values outside: index, share below -0.1 and
-above 1.1, and the feature's step ratio. Unless --disc_iterations=0, also the published
+above 1.1, and the feature's step ratio; `one_step`, the decoder's teacher-forced one-step
+error against persistence (x_t = x_{t-1}) on 1000 test windows: the per-feature ratio of the rms
+residuals over t >= 1 (median, and how many features the decoder predicts worse than
+persistence). Unless --disc_iterations=0, also the published
 protocol's discriminative and subset correlational scores against that many random windows of
 the series (capped).
 """
@@ -17,6 +20,7 @@ the series (capped).
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
@@ -50,6 +54,20 @@ def _by_feature(real: np.ndarray, x: np.ndarray, top: int) -> list[dict]:
     ]
 
 
+def _one_step(model, test: np.ndarray) -> dict:
+    x = jnp.asarray(test[:1000])
+    mean = np.asarray(model.decode(model.encode(x)[0], x)[0])  # posterior means, teacher forced
+    x = np.asarray(x)
+    decoder = np.sqrt(((x - mean)[:, 1:] ** 2).mean(axis=(0, 1)))  # [D]
+    persistence = np.sqrt((np.diff(x, axis=1) ** 2).mean(axis=(0, 1)))  # [D]
+    ratio = decoder / np.maximum(persistence, 1e-12)
+    return {
+        "vs_persistence_median": round(float(np.median(ratio)), 3),
+        "features_worse": int((ratio > 1).sum()),
+        "of": len(ratio),
+    }
+
+
 def main(_):
     for workdir in _WORKDIRS.value:
         run = load_run(workdir)
@@ -74,6 +92,7 @@ def main(_):
                 "step_ratio": metrics.step_ratio(data.test, x),
                 "by_t": outside.mean(axis=(0, 2)).round(4).tolist(),
                 "features": _by_feature(data.test, x, _TOP.value),
+                "one_step": _one_step(model, data.test),
             }
             if _DISC.value:
                 xp = scaler.transform(data.scaler.inverse_transform(x))

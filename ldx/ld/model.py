@@ -48,7 +48,8 @@ class ModelConfig:
       logvar_max: upper bound of the decoder's log-variance.
       noise_rank: r, rank of the decoder's cross-feature noise coupling (0 = diagonal Gaussian;
         see `ldx.nn.decoders.GaussianHead`).
-      residual: the decoder predicts the mean as x_{t-1} + W h_t (`ldx.nn.decoders.head_params`).
+      residual: the decoder's mean gains a learned linear path, W h_t + A x_{t-1}
+        (`ldx.nn.decoders.head_params`).
       unet_channels: channels per U-net level.
       unet_emb: width of the U-net step embedding.
     """

@@ -100,10 +100,11 @@ class RNNDecoder(nnx.Module):
         *,
         rngs: nnx.Rngs,
     ):
-        self.skip_z, self.residual = skip_z, residual
+        self.skip_z = skip_z
         self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
         self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
         self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
+        self.ar = _ar(features, rngs) if residual else None  # last: other inits stay the same
 
     def _inputs(self, z: jax.Array, x: jax.Array) -> jax.Array:
         if not self.skip_z:
@@ -147,12 +148,13 @@ class TransformerDecoder(nnx.Module):
         *,
         rngs: nnx.Rngs,
     ):
-        self.skip_z, self.residual = skip_z, residual
+        self.skip_z = skip_z
         self.embed_z = nnx.Linear(latent, width, rngs=rngs)
         self.embed_x = nnx.Linear(features, width, rngs=rngs)
         self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
         self.body = Transformer(width, num_layers, num_heads, rngs=rngs)
         self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
+        self.ar = _ar(features, rngs) if residual else None  # last: other inits stay the same
 
     def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
         tokens = jnp.concatenate([self.embed_z(z)[:, None], self.embed_x(x[:, :-1])], axis=1)
@@ -176,14 +178,23 @@ class TransformerDecoder(nnx.Module):
         return head_params(self, self.hidden(z, x), shift_right(x))
 
 
+def _ar(features: int, rngs: nnx.Rngs) -> nnx.Linear:
+    """The linear autoregressive path x_{t-1} -> A x_{t-1} of a residual decoder, A = 0 at init."""
+    return nnx.Linear(
+        features, features, use_bias=False, kernel_init=nnx.initializers.zeros, rngs=rngs
+    )
+
+
 def head_params(decoder, h: jax.Array, x_prev: jax.Array) -> tuple[jax.Array, ...]:
     """The head's parameters of p(x_t | z, x_<t) from the hidden state h_t and the decoder's
-    input x_{t-1} (zeros at t = 0; [..., D] like h's batch axes): a residual decoder predicts
-    the mean as x_{t-1} + W h_t, so that persistence (x_t = x_{t-1}) is its zero, else W h_t."""
+    input x_{t-1} (zeros at t = 0; [..., D] with h's batch axes). A residual decoder
+    (`residual=True`) adds a learned linear path to the mean, W h_t + A x_{t-1} (A = 0 at init;
+    A = I would be persistence plus a correction), so that carrying a slow feature's level
+    forward does not have to pass through the recurrent state's saturating gates."""
     params = decoder.head(h)
-    if not decoder.residual:
+    if decoder.ar is None:
         return params
-    return (params[0] + x_prev,) + tuple(params[1:])
+    return (params[0] + decoder.ar(x_prev),) + tuple(params[1:])
 
 
 def make_decoder(
