@@ -52,7 +52,6 @@ VARIANTS = {
         "objective.scheduled_sampling": 0.25,
     },
     "lv14_psld": {"model.logvar_min": -14.0, "method": "psld"},
-    "resid": {"model.residual": True},  # on the current defaults (logvar_min -14)
     "rank8": {"model.logvar_min": -14.0, "model.noise_rank": 8},
     "rank8_in": {"model.logvar_min": -14.0, "model.noise_rank": 8, "objective.input_noise": 0.01},
     "rank8_psld": {"model.logvar_min": -14.0, "model.noise_rank": 8, "method": "psld"},

@@ -20,7 +20,7 @@ from absl import app, flags
 from benchmarks.common import emit, experiment_config, median_ms, time_interleaved
 from ldx.diffusion import ddim_sample, ddpm_sample
 from ldx.experiment import build_experiment
-from ldx.nn import decode_sample, head_params, shift_right
+from ldx.nn import decode_sample
 from ldx.train.state import flatten_model
 
 _NUMS = flags.DEFINE_list("num_samples", ["1", "64"], "Latent batch sizes N for the chain.")
@@ -120,8 +120,7 @@ def _recompute_decode(decoder, z, key, seq_len, features, noise=True):
 
     def body(buf, xs):
         t, eps_t = xs
-        h = decoder.hidden(z, buf)[:, t]  # h[:, t] sees x[:, :t]
-        mean, logvar = head_params(decoder, h, shift_right(buf)[:, t])
+        mean, logvar = decoder.head(decoder.hidden(z, buf)[:, t])  # h[:, t] sees x[:, :t]
         x_t = mean + noise * jnp.exp(0.5 * logvar) * eps_t
         return buf.at[:, t].set(x_t), None
 

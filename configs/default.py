@@ -49,9 +49,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Rank r of the decoder's cross-feature noise coupling, Sigma_t = S (I + U U^T) S; 0 draws
     # each feature's noise independently (ldx/nn/decoders.py, GaussianHead).
     config.model.noise_rank = 0
-    # Residual decoder: a learned linear path in the mean, W h_t + A x_{t-1} (A = 0 at init;
-    # ldx/nn/decoders.py, head_params; docs/quality.md).
-    config.model.residual = False
     config.model.unet_channels = (16, 32)  # U-net channels per level.
     config.model.unet_emb = 32  # U-net step-embedding width.
 

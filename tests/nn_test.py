@@ -140,17 +140,12 @@ def test_rnn_rejects_unknown_cell():
 
 @pytest.fixture(
     scope="module",
-    params=[(b, s, r) for b in BACKBONES for s, r in ((False, False), (True, False), (True, True))],
-    ids=lambda p: f"{p[0]}-skip{int(p[1])}-residual{int(p[2])}",
+    params=[(b, s) for b in BACKBONES for s in (False, True)],
+    ids=lambda p: f"{p[0]}-skip{int(p[1])}",
 )
 def decoder(request):
-    backbone, skip_z, residual = request.param
-    decoder = nn.make_decoder(
-        backbone, D, Z, H, 2, HEADS, skip_z, (-6.0, 1.0), residual=residual, rngs=_rngs(5)
-    )
-    if residual:  # A = 0 at init; a random A, so the tests below exercise the linear path
-        decoder.ar.kernel[...] = jnp.asarray(0.5 * _normal(27, D, D))
-    return decoder
+    backbone, skip_z = request.param
+    return nn.make_decoder(backbone, D, Z, H, 2, HEADS, skip_z, (-6.0, 1.0), rngs=_rngs(5))
 
 
 # One compiled program per decoder instead of op-by-op dispatch (and a re-traced scan) per call.
@@ -197,25 +192,6 @@ def test_decode_sample_with_noise_is_mean_plus_scaled_eps(decoder):
     eps = np.swapaxes(np.asarray(jax.random.normal(key, (T, B, D))), 0, 1)  # [B, T, D]
     mean, logvar = decoder(z, xs)
     np.testing.assert_allclose(_np(xs), _np(mean) + np.exp(0.5 * _np(logvar)) * eps, **TOL)
-
-
-@pytest.mark.parametrize("backbone", BACKBONES)
-def test_residual_decoder_adds_a_linear_path_to_the_mean(backbone):
-    """Given two decoders with the same weights, one residual with a random A; then the residual
-    one's mean is the other's plus x_{t-1} A (x_{-1} = 0), and the log-variances are equal; at
-    init (A = 0) the two are equal."""
-    plain, residual = (
-        nn.make_decoder(backbone, D, Z, H, 1, HEADS, False, (-6.0, 1.0), residual=r, rngs=_rngs(9))
-        for r in (False, True)
-    )
-    z, x = _normal(24, B, Z), _normal(25, B, T, D)
-    np.testing.assert_allclose(_np(residual(z, x)[0]), _np(plain(z, x)[0]), **TOL)
-    a = _normal(26, D, D)
-    residual.ar.kernel[...] = jnp.asarray(a)
-    (m0, lv0), (m1, lv1) = plain(z, x), residual(z, x)
-    x_prev = np.concatenate([np.zeros((B, 1, D)), x[:, :-1]], axis=1)
-    np.testing.assert_allclose(_np(m1), _np(m0) + x_prev @ a, **TOL)
-    np.testing.assert_allclose(_np(lv1), _np(lv0), **TOL)
 
 
 def test_low_rank_decode_sample_is_mean_plus_coupled_eps():

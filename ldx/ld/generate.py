@@ -18,7 +18,7 @@ import jax
 
 from ldx.diffusion import Schedule, ddim_sample, ddpm_sample, q_sample
 from ldx.errors import check_config
-from ldx.nn import decode_sample, head_params
+from ldx.nn import decode_sample
 from ldx.smc import StepModel, gaussian_observe
 
 SAMPLERS = ("ddpm", "ddim")
@@ -91,6 +91,6 @@ def step_model(model, schedule: Schedule, cfg: SamplerConfig, seq_len: int) -> S
     def step(state, x_prev, key):
         del key  # z is static: the decoder step is deterministic given it
         state, h = decoder.step(state, x_prev)
-        return state, head_params(decoder, h, x_prev)
+        return state, decoder.head(h)
 
     return StepModel(init, step, functools.partial(gaussian_observe, noise=float(cfg.decode_noise)))

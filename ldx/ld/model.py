@@ -48,8 +48,6 @@ class ModelConfig:
       logvar_max: upper bound of the decoder's log-variance.
       noise_rank: r, rank of the decoder's cross-feature noise coupling (0 = diagonal Gaussian;
         see `ldx.nn.decoders.GaussianHead`).
-      residual: the decoder's mean gains a learned linear path, W h_t + A x_{t-1}
-        (`ldx.nn.decoders.head_params`).
       unet_channels: channels per U-net level.
       unet_emb: width of the U-net step embedding.
     """
@@ -67,7 +65,6 @@ class ModelConfig:
     logvar_min: float = -14.0
     logvar_max: float = 2.0
     noise_rank: int = 0
-    residual: bool = False
     unet_channels: tuple[int, ...] = (16, 32)
     unet_emb: int = 32
 
@@ -124,7 +121,6 @@ class LatentDiffusionModel(nnx.Module):
             cfg.skip_z,
             (cfg.logvar_min, cfg.logvar_max),
             cfg.noise_rank,
-            cfg.residual,
             rngs=rngs,
         )
         self.prior = UNet1D(cfg.latent_dim, cfg.unet_channels, cfg.unet_emb, rngs=rngs)

@@ -5,7 +5,6 @@ from ldx.nn.decoders import (
     RNNDecoder,
     TransformerDecoder,
     decode_sample,
-    head_params,
     make_decoder,
     shift_right,
 )

@@ -96,7 +96,6 @@ class RNNDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
-        residual: bool = False,
         *,
         rngs: nnx.Rngs,
     ):
@@ -104,7 +103,6 @@ class RNNDecoder(nnx.Module):
         self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
         self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
         self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
-        self.ar = _ar(features, rngs) if residual else None  # last: other inits stay the same
 
     def _inputs(self, z: jax.Array, x: jax.Array) -> jax.Array:
         if not self.skip_z:
@@ -128,7 +126,7 @@ class RNNDecoder(nnx.Module):
         return (carry, z), h
 
     def __call__(self, z, x):
-        return head_params(self, self.hidden(z, x), shift_right(x))
+        return self.head(self.hidden(z, x))
 
 
 class TransformerDecoder(nnx.Module):
@@ -144,7 +142,6 @@ class TransformerDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
-        residual: bool = False,
         *,
         rngs: nnx.Rngs,
     ):
@@ -154,7 +151,6 @@ class TransformerDecoder(nnx.Module):
         self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
         self.body = Transformer(width, num_layers, num_heads, rngs=rngs)
         self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
-        self.ar = _ar(features, rngs) if residual else None  # last: other inits stay the same
 
     def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
         tokens = jnp.concatenate([self.embed_z(z)[:, None], self.embed_x(x[:, :-1])], axis=1)
@@ -175,26 +171,7 @@ class TransformerDecoder(nnx.Module):
         return (cache, pos + 1, z), h
 
     def __call__(self, z, x):
-        return head_params(self, self.hidden(z, x), shift_right(x))
-
-
-def _ar(features: int, rngs: nnx.Rngs) -> nnx.Linear:
-    """The linear autoregressive path x_{t-1} -> A x_{t-1} of a residual decoder, A = 0 at init."""
-    return nnx.Linear(
-        features, features, use_bias=False, kernel_init=nnx.initializers.zeros, rngs=rngs
-    )
-
-
-def head_params(decoder, h: jax.Array, x_prev: jax.Array) -> tuple[jax.Array, ...]:
-    """The head's parameters of p(x_t | z, x_<t) from the hidden state h_t and the decoder's
-    input x_{t-1} (zeros at t = 0; [..., D] with h's batch axes). A residual decoder
-    (`residual=True`) adds a learned linear path to the mean, W h_t + A x_{t-1} (A = 0 at init;
-    A = I would be persistence plus a correction), so that carrying a slow feature's level
-    forward does not have to pass through the recurrent state's saturating gates."""
-    params = decoder.head(h)
-    if decoder.ar is None:
-        return params
-    return (params[0] + decoder.ar(x_prev),) + tuple(params[1:])
+        return self.head(self.hidden(z, x))
 
 
 def make_decoder(
@@ -207,7 +184,6 @@ def make_decoder(
     skip_z: bool,
     logvar_bounds: tuple[float, float],
     noise_rank: int = 0,
-    residual: bool = False,
     *,
     rngs: nnx.Rngs,
 ) -> nnx.Module:
@@ -221,7 +197,6 @@ def make_decoder(
             skip_z,
             logvar_bounds,
             noise_rank,
-            residual,
             rngs=rngs,
         )
     return RNNDecoder(
@@ -233,7 +208,6 @@ def make_decoder(
         skip_z,
         logvar_bounds,
         noise_rank,
-        residual,
         rngs=rngs,
     )
 
@@ -260,7 +234,7 @@ def decode_sample(
     def body(carry, eps_t):
         state, x_prev = carry
         state, h = decoder.step(state, x_prev)
-        x_t = decoder.head.sample(head_params(decoder, h, x_prev), noise * eps_t)
+        x_t = decoder.head.sample(decoder.head(h), noise * eps_t)
         return (state, x_t), x_t
 
     init = (decoder.start(z, seq_len), jnp.zeros((batch, features), z.dtype))

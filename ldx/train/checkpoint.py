@@ -137,6 +137,9 @@ RETIRED = {
     # 1f8e9e3: it met neither dependency target).
     "objective.swap_weight": 0.0,
     "objective.swap_negatives": 1,
+    # The residual decoder's linear path A x_{t-1} in the mean (docs/quality.md; removed after
+    # commit 5a28f95: no gain on energy or stocks, and A = I made energy's samples diverge).
+    "model.residual": False,
 }
 
 
