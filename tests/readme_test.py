@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from ldx.data.sources import data_dir_default
+from ldx.eval.scores import METRICS
 from tests.conftest import CACHE_DIR, ROOT
 
 _TINY_EVAL = "--num_windows=16 --repeats=1 --disc_iterations=5 --pred_iterations=5"
@@ -144,7 +145,11 @@ SKIP = {
 PHASES = {
     "python -m launch.evaluate --workdir=W": [
         "evaluate: drawing 16 series ...",
-        *(f"evaluate: {s}: metric {i}/7 " for s in ("floor", "model") for i in range(1, 8)),
+        *(
+            f"evaluate: {s}: metric {i}/{len(METRICS)} "
+            for s in ("floor", "model")
+            for i in range(1, len(METRICS) + 1)
+        ),
         "evaluate: figures: ",
     ],
     "python -m launch.evaluate --workdir=W --protocol=diffusion_ts": [
