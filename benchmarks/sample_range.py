@@ -79,6 +79,7 @@ def main(_):
         key = jax.random.key(1)
         z = sample_latents(model, exp.schedule, exp.sampler, key, len(real))
         dec = jax.jit(lambda z, k, tau: decode_sample(model.decoder, z, k, t, d, tau))
+        one_step = _one_step(model, data.test)  # the model's, whatever tau
         for tau in map(float, _TAUS.value):
             x = np.asarray(dec(z, key, tau))
             outside = (x < -0.1) | (x > 1.1)
@@ -92,7 +93,7 @@ def main(_):
                 "step_ratio": metrics.step_ratio(data.test, x),
                 "by_t": outside.mean(axis=(0, 2)).round(4).tolist(),
                 "features": _by_feature(data.test, x, _TOP.value),
-                "one_step": _one_step(model, data.test),
+                "one_step": one_step,
             }
             if _DISC.value:
                 xp = scaler.transform(data.scaler.inverse_transform(x))

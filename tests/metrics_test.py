@@ -113,6 +113,9 @@ def test_outside_share_and_step_ratio_by_hand():
     fake = np.cumsum(np.where(np.arange(5)[None, :, None] % 2, 0.3, -0.3) * np.ones((4, 5, 2)), 1)
     assert metrics.step_ratio(real, fake) == pytest.approx(3.0)
     assert metrics.step_ratio(fake, fake) == pytest.approx(1.0)
+    # Given constant real windows; then a constant fake set is as rough (1), a moving one inf.
+    flat = np.full((4, 5, 2), 0.5)
+    assert metrics.step_ratio(flat, flat) == 1.0 and metrics.step_ratio(flat, fake) == np.inf
 
 
 def test_bad_inputs_are_named():

@@ -20,6 +20,10 @@ def outside_share(fake, tol: float = 0.1) -> float:
 
 def step_ratio(real, fake) -> float:
     """Roughness against the data's: mean |x_t - x_{t-1}| of `fake` over that of `real` (1 = as
-    rough as the real windows; above 1 jittery, below 1 too smooth)."""
+    rough as the real windows; above 1 jittery, below 1 too smooth). Against constant real
+    windows it is 1 if `fake` is constant too, else inf."""
     r, f = pair(real, fake)
-    return float(np.abs(np.diff(f, axis=1)).mean() / np.abs(np.diff(r, axis=1)).mean())
+    step_real, step_fake = (float(np.abs(np.diff(a, axis=1)).mean()) for a in (r, f))
+    if step_real == 0.0:
+        return 1.0 if step_fake == 0.0 else float("inf")
+    return step_fake / step_real
