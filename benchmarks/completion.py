@@ -109,13 +109,14 @@ def main(argv):
     run = load_run(_WORKDIR.value)
     exp = run.experiment
     rng = np.random.default_rng(_SEED.value)
-    test = exp.dataset.test
+    expand = exp.dataset.scaler.expand  # every column, as a user's windows hold
+    test = expand(exp.dataset.test)
     truth = test[np.sort(rng.choice(len(test), min(_NUM.value, len(test)), replace=False))]
     n, k = len(truth), _K.value
-    fallback = exp.dataset.train.mean(axis=(0, 1))  # [D]
+    fallback = expand(exp.dataset.train).mean(axis=(0, 1))  # [D]
     key = jax.random.key(_SEED.value)
     generate = make_generate_fn(run.model_fn, exp.generate)
-    prior = draw(generate, run.params(True), jax.random.fold_in(key, 1), n * k, 1000)
+    prior = expand(draw(generate, run.params(True), jax.random.fold_in(key, 1), n * k, 1000))
     prior = prior.reshape(n, k, *truth.shape[1:])  # [N, K, T, D]
     base = dict(**exp.describe(), num_windows=n, num_completions=k, step=int(run.state.step))
     data_units = exp.dataset.scaler.inverse_transform(truth)  # what a user passes in

@@ -118,7 +118,8 @@ def _heldout(run, cfg: EvalConfig, out: str, used: tuple) -> None:
         results, fake = evaluate_run(run, cfg)
         figures = []
         if _FIGURES.value:
-            figures = write_figures(run.experiment.dataset.test, fake, tmp, seed=cfg.seed)
+            test = run.experiment.dataset.scaler.expand(run.experiment.dataset.test)
+            figures = write_figures(test, fake, tmp, seed=cfg.seed)
         report = run_markdown(results, figures)
     scaler = run.experiment.dataset.scaler
     np.savez(

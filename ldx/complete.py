@@ -78,7 +78,7 @@ def read_input(path: str) -> tuple[np.ndarray, np.ndarray]:
 def check_input(x: np.ndarray, mask: np.ndarray, exp, where: str = "the input") -> None:
     """DataError unless x and mask [N, T, D] fit the run of `exp` and every window observes
     something and only finite values."""
-    seq_len, dim = exp.dataset.seq_len, exp.dataset.dim
+    seq_len, dim = exp.dataset.seq_len, exp.dataset.scaler.dim
     if x.ndim != 3 or x.shape[1:] != (seq_len, dim):
         raise DataError(
             f"{where}: x has shape {x.shape}, expected [N, {seq_len}, {dim}] (windows of the "
@@ -136,20 +136,23 @@ def complete(
     mask = np.asarray(mask, bool)
     check_input(x, mask, run.experiment)
     exp = run.experiment
-    scaled = exp.dataset.scaler.transform(np.where(mask, x, 0))  # [N, T, D]
+    scaler = exp.dataset.scaler
+    # The model's features [N, T, D']; an observed column the model does not draw (an exact
+    # function of others, data.drop_dependent) is copied into the output but not conditioned on.
+    scaled, model_mask = scaler.transform(np.where(mask, x, 0)), scaler.select(mask)
     fn = make_complete_fn(run.model_fn, exp, num_particles, num_completions)
     params = run.params(use_ema)
     size = batch_size or max(1, 4096 // num_particles)
     out = batch_map(
         lambda c, n, xs, ms: fn(params, jax.random.fold_in(key, c), xs, ms),
         scaled,
-        mask.astype(np.float32),
+        model_mask.astype(np.float32),
         batch_size=size,
         progress=f"completing {len(x)} window(s) with {num_particles} particles each",
     )
-    normalized = np.asarray(out.samples)  # [N, K, T, D]
+    normalized = scaler.expand(np.asarray(out.samples))  # [N, K, T, D]
     dtype = np.result_type(x.dtype, np.float32)
-    samples = exp.dataset.scaler.inverse_transform(normalized).astype(dtype)
+    samples = scaler.inverse_transform(normalized).astype(dtype)
     samples = np.where(mask[:, None], x[:, None].astype(dtype), samples)
     return dict(
         samples=samples,

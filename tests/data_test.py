@@ -1,6 +1,6 @@
 """Tests of ldx.data: sources, windows, scaling, splits and stateless batches."""
 
-import json
+import dataclasses
 import math
 import re
 
@@ -114,8 +114,82 @@ def test_scaler_round_trip_and_constant_feature():
     lo, hi = x[..., 1].min(), x[..., 1].max()
     np.testing.assert_allclose(y[..., 1], (x[..., 1] - lo) / (hi - lo), atol=1e-6)
     np.testing.assert_allclose(scaler.inverse_transform(y), x, rtol=1e-5, atol=1e-4)
-    again = data.MinMaxScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
-    np.testing.assert_array_equal(again.transform(x[0]), y[0])  # Any leading shape.
+    assert scaler.keep is None and scaler.expand(y) is y  # no dependent columns: as is
+    np.testing.assert_array_equal(scaler.transform(x[0]), y[0])  # Any leading shape.
+
+
+def _dependent_columns(rows=500, seed=0):
+    """Four independent columns, then (by construction) a copy of column 1, the affine
+    combination 2 x0 - x3 + 5, a constant, and x2 plus noise of 1% of its spread. # [rows, 8]"""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4)) * [1.0, 3.0, 0.5, 2.0] + [0.0, 100.0, -2.0, 7.0]
+    extra = [
+        x[:, 1],
+        2 * x[:, 0] - x[:, 3] + 5,
+        np.full(rows, 4.0),
+        x[:, 2] + 0.005 * rng.normal(size=rows),
+    ]
+    return np.column_stack([x, *extra])
+
+
+def test_column_basis_finds_exact_dependencies_only():
+    """Given columns 4 (a copy) and 5 (an affine combination) that earlier ones give exactly,
+    a constant and a near copy with 1% independent noise; then only 4 and 5 are dropped, and
+    `fill` holds the coefficients they were built with."""
+    x = _dependent_columns()
+    z = (x - x.min(0)) / np.where(np.ptp(x, 0) > 0, np.ptp(x, 0), 1)  # min-max, by hand
+    keep, fill = data.column_basis(z)
+    np.testing.assert_array_equal(keep, [0, 1, 2, 3, 6, 7])
+    np.testing.assert_allclose(z[:, keep] @ fill[:-1] + fill[-1], z[:, [4, 5]], atol=1e-9)
+    lo, span = x.min(0), np.ptp(x, 0)
+    # The copy: z4 = z1 exactly (same column, same scaling).
+    np.testing.assert_allclose(fill[:, 0], [0, 1, 0, 0, 0, 0, 0], atol=1e-9)
+    # x5 = 2 x0 - x3 + 5 in normalised units: z5 = (2 span0 z0 - span3 z3 + c) / span5.
+    c = 2 * lo[0] - lo[3] + 5 - lo[5]
+    expected = np.array([2 * span[0], 0, 0, -span[3], 0, 0, c]) / span[5]
+    np.testing.assert_allclose(fill[:, 1], expected, atol=1e-9)
+    # Full-rank data: everything kept, nothing to fill.
+    keep, fill = data.column_basis(z[:, :4])
+    np.testing.assert_array_equal(keep, [0, 1, 2, 3])
+    assert fill.shape == (5, 0)
+
+
+def test_scaler_with_dependent_columns_round_trips_every_column():
+    """Given float32 windows with a copy and an affine combination; when fitted with
+    drop_dependent, then the model sees 6 of 8 features and inverse_transform gives back all 8
+    in data units; without dependent columns the scaler equals the plain one bit for bit."""
+    x = _dependent_columns(480).reshape(20, 24, 8).astype(np.float32)  # [N, T, D]
+    scaler = data.MinMaxScaler.fit(x, drop_dependent=True)
+    y = scaler.transform(x)  # [N, T, 6]
+    assert y.shape == (20, 24, 6) and y.dtype == np.float32 and scaler.dim == 8
+    np.testing.assert_allclose(scaler.inverse_transform(y), x, rtol=1e-5, atol=1e-3)
+    full = scaler.expand(y)  # [N, T, 8]
+    np.testing.assert_array_equal(scaler.expand(full), full)  # already full: unchanged
+    np.testing.assert_array_equal(scaler.select(full), y)
+    plain = data.MinMaxScaler.fit(x[..., :4])
+    tied = data.MinMaxScaler.fit(x[..., :4], drop_dependent=True)
+    assert tied.keep is None
+    np.testing.assert_array_equal(tied.transform(x[..., :4]), plain.transform(x[..., :4]))
+    np.testing.assert_array_equal(
+        tied.inverse_transform(y[..., :4]), plain.inverse_transform(y[..., :4])
+    )
+
+
+def test_build_dataset_models_a_duplicated_csv_column_once(tmp_path):
+    """Given a CSV whose third column copies the first; then the model's windows hold 2
+    features (3 with drop_dependent=False) and the scaler restores the copy."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 60))
+    text = "a,b,c\n" + "".join(f"{u:.17g},{v:.17g},{u:.17g}\n" for u, v in zip(a, b))
+    path = _write(tmp_path, "dup.csv", text)
+    cfg = data.DataConfig(name="csv", path=path, seq_len=8)
+    dataset = data.build_dataset(cfg)
+    assert dataset.dim == 2 and dataset.scaler.dim == 3
+    restored = dataset.scaler.inverse_transform(dataset.train)  # [Ntr, 8, 3]
+    np.testing.assert_allclose(restored[..., 2], restored[..., 0], atol=1e-5)
+    kept = data.build_dataset(dataclasses.replace(cfg, drop_dependent=False))
+    assert kept.dim == 3
+    np.testing.assert_allclose(dataset.scaler.expand(dataset.train), kept.train, atol=1e-6)
 
 
 def test_shuffle_time_permutes_rows_within_windows():

@@ -193,3 +193,44 @@ def test_complete_app_keeps_observed_values_and_refuses_another_width(workdir, t
     assert result.returncode == 1 and not other.exists()
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "expected [N, 24, 5]" in line, line
+
+
+def test_a_copied_column_is_drawn_and_completed_as_a_copy(tmp_path):
+    # Given a CSV whose column c copies a and whose d = 2a - b + 1; when the smoke job trains on
+    # it, then its samples hold all four columns with c = a and d = 2a - b + 1 (the model draws
+    # a and b only). So do launch.complete's completions of windows that observe only b's first
+    # 12 steps, where the model draws the columns, and observed values come back as given.
+    rng = np.random.default_rng(0)
+    a, b = np.cumsum(rng.normal(size=(2, 300)), axis=1)
+    rows = "".join(f"{u:.17g},{v:.17g},{u:.17g},{2 * u - v + 1:.17g}\n" for u, v in zip(a, b))
+    csv = tmp_path / "dup.csv"
+    csv.write_text("a,b,c,d\n" + rows)
+    work = tmp_path / "run"
+    data = ("--config.data.name=csv", f"--config.data.path={csv}")
+    result = run_app("train", SMOKE, *data, f"--workdir={work}")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def assert_tied(x):  # [..., 4], data units
+        span = np.ptp(np.concatenate([a, b]))
+        np.testing.assert_allclose(x[..., 2], x[..., 0], atol=1e-5 * span)
+        np.testing.assert_allclose(x[..., 3], 2 * x[..., 0] - x[..., 1] + 1, atol=1e-5 * span)
+
+    with np.load(work / "samples.npz") as f:
+        assert f["samples"].shape == f["samples_normalized"].shape == (8, 24, 4)
+        assert_tied(f["samples"])
+    x = np.column_stack([a, b, a, 2 * a - b + 1])[:48].reshape(2, 24, 4)
+    x[..., [0, 2, 3]] = np.nan
+    x[:, 12:, 1] = np.nan
+    np.savez(tmp_path / "in.npz", x=x)
+    out = tmp_path / "out.npz"
+    args = (f"--workdir={work}", f"--input={tmp_path / 'in.npz'}", f"--output={out}")
+    result = run_app("complete", *args, "--num_completions=2", "--num_particles=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as f:
+        samples = f["samples"]  # [2, 2, 24, 4]
+    assert samples.shape == (2, 2, 24, 4) and np.isfinite(samples).all()
+    np.testing.assert_array_equal(
+        samples[:, :, :12, 1], np.broadcast_to(x[:, None, :12, 1], (2, 2, 12))
+    )
+    assert_tied(samples[:, :, 12:])
+    np.testing.assert_allclose(samples[..., 2], samples[..., 0], atol=1e-5 * np.ptp(a))

@@ -3,7 +3,8 @@
 Shapes (ldx/shapes.py): N rows, W windows, T time, D features, B batch.
 
 Conventions follow TimeGAN / Diffusion-TS: windows of `seq_len` consecutive rows with stride 1,
-each feature min-max scaled to [0, 1] with statistics of the training windows only.
+each feature min-max scaled to [0, 1] with statistics of the training windows only. Columns that
+are an exact affine function of others (copies, sums) are modelled once (`column_basis`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -23,46 +23,112 @@ SCALES = ("minmax", "none")
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MinMaxScaler:
-    """Per-feature affine map x -> (x - minimum) / scale.
+    """Per-feature affine map x -> (x - minimum) / scale, then the model's features.
+
+    The model's features are the D' <= D columns kept by `fit(..., drop_dependent=True)`; each
+    dropped column is an exact affine function of the kept ones on the rows fitted, and
+    `expand` restores it from them. A column the data holds twice (energy's rv1 and rv2,
+    stocks' Close and Adj_Close) is then modelled once, and a model cannot draw the copies apart
+    (docs/quality.md, "Exactly dependent columns").
 
     Attributes:
       minimum: per-feature minimum. # [D]
       scale: per-feature max - min; 1 for constant features, which map to 0. # [D]
+      keep: the model's features, increasing column indices; None = all D. # [D']
+      fill: dropped normalised columns = [kept normalised columns, 1] @ fill. # [D' + 1, D - D']
     """
 
     minimum: np.ndarray
     scale: np.ndarray
+    keep: np.ndarray | None = None
+    fill: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> MinMaxScaler:
-        """Fits on all rows of `x`. # [..., D]"""
+    def fit(cls, x: np.ndarray, drop_dependent: bool = False) -> MinMaxScaler:
+        """Fits on all rows of `x` # [..., D]; with drop_dependent, keeps the columns
+        `column_basis` selects (the scaler is the plain min-max one if it keeps all)."""
         x = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])  # [rows, D]
         lo, hi = x.min(axis=0), x.max(axis=0)  # [D]
-        return cls(minimum=lo, scale=np.where(hi > lo, hi - lo, 1.0))
+        scaler = cls(minimum=lo, scale=np.where(hi > lo, hi - lo, 1.0))
+        if not drop_dependent:
+            return scaler
+        keep, fill = column_basis((x - scaler.minimum) / scaler.scale)  # [D'], [D' + 1, D - D']
+        if len(keep) == len(lo):
+            return scaler
+        return dataclasses.replace(scaler, keep=keep, fill=fill)
 
     @classmethod
     def identity(cls, dim: int) -> MinMaxScaler:
         """The identity map on D features (data.scale="none", e.g. spike counts)."""
         return cls(minimum=np.zeros(dim), scale=np.ones(dim))
 
+    @property
+    def dim(self) -> int:
+        """D, the features in data units."""
+        return len(self.minimum)
+
+    def select(self, x: np.ndarray) -> np.ndarray:
+        """The model's features of full-width values, e.g. a mask. # [..., D] -> [..., D']"""
+        return x if self.keep is None else x[..., self.keep]
+
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Maps to normalised units, float32. # [..., D] -> [..., D]"""
-        return ((np.asarray(x, np.float64) - self.minimum) / self.scale).astype(np.float32)
+        """Maps to the model's normalised features, float32. # [..., D] -> [..., D']"""
+        return self.select(
+            ((np.asarray(x, np.float64) - self.minimum) / self.scale).astype(np.float32)
+        )
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """Restores the dropped columns, in x's float dtype; x itself if it has all D.
+        # [..., D'] (or [..., D]) normalised -> [..., D] normalised"""
+        x = np.asarray(x)
+        if self.keep is None or x.shape[-1] == self.dim:
+            return x
+        out = np.empty((*x.shape[:-1], self.dim), np.result_type(x.dtype, np.float32))
+        out[..., self.keep] = x
+        dropped = np.setdiff1d(np.arange(self.dim), self.keep)
+        out[..., dropped] = x.astype(np.float64) @ self.fill[:-1] + self.fill[-1]
+        return out
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
-        """Maps back to data units, float32. # [..., D] -> [..., D]"""
-        return (np.asarray(x, np.float64) * self.scale + self.minimum).astype(np.float32)
+        """Maps normalised values back to data units, float32 (`expand` first).
+        # [..., D'] (or [..., D]) -> [..., D]"""
+        x = np.asarray(self.expand(x), np.float64)  # [..., D]
+        return (x * self.scale + self.minimum).astype(np.float32)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """JSON-able form."""
-        return {"minimum": self.minimum.tolist(), "scale": self.scale.tolist()}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
-        """Inverse of `to_dict`."""
-        return cls(
-            minimum=np.asarray(d["minimum"], np.float64), scale=np.asarray(d["scale"], np.float64)
-        )
+def column_basis(z: np.ndarray, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """The columns a model needs, and the affine map that restores the others from them.
+
+    Going through the columns in order, each non-constant one is dropped when the earlier kept
+    columns reproduce its centred values by least squares to an rms residual <= tol x its std.
+
+    Args:
+      z: rows of features on a common scale (min-max normalised). # [rows, D]
+      tol: relative tolerance: 1e-3 catches exact copies and sums after float32 rounding and
+        drops nothing that differs from them by more than 0.1% of its spread.
+
+    Returns:
+      (keep: int indices of the kept columns, increasing; constant columns are always kept,
+       # [D']
+       fill: the dropped columns, in increasing order, = [z[:, keep], 1] @ fill, by least
+       squares on the rows. # [D' + 1, D - D'])
+    """
+    mean = np.mean(z, axis=0, dtype=np.float64)  # [D]
+    zc = np.asarray(z, np.float64) - mean  # [rows, D]
+    gram = zc.T @ zc  # [D, D]
+    keep: list[int] = []
+    for j in range(len(gram)):
+        total = gram[j, j]
+        if keep and total > 0:
+            cross = gram[keep, j]  # [k]
+            explained = cross @ np.linalg.lstsq(gram[np.ix_(keep, keep)], cross, rcond=None)[0]
+            if total - explained <= tol**2 * total:
+                continue
+        keep.append(j)
+    dropped = np.setdiff1d(np.arange(len(gram)), keep)  # [D - D']
+    coef = np.linalg.lstsq(gram[np.ix_(keep, keep)], gram[np.ix_(keep, dropped)], rcond=None)[0]
+    fill = np.concatenate([coef, (mean[dropped] - mean[keep] @ coef)[None]])  # [D' + 1, D - D']
+    return np.asarray(keep, np.int64), fill
 
 
 def make_windows(series: np.ndarray, seq_len: int, stride: int = 1) -> np.ndarray:
@@ -120,6 +186,9 @@ class DataConfig:
       data_dir: folder of the named datasets; empty means the default search (`dataset_path`).
       scale: "minmax" (each feature to [0, 1] with training statistics) or "none" (keep the
         values, e.g. spike counts for a Poisson or Bernoulli likelihood).
+      drop_dependent: with scale="minmax", model only the columns that are not an affine
+        function of earlier ones on the training rows (`column_basis`); the scaler
+        restores the others. A no-op on data without such columns.
       seed: seeds the sines generator, the split and the time shuffle.
     """
 
@@ -133,6 +202,7 @@ class DataConfig:
     dim: int = 5
     data_dir: str = ""
     scale: str = "minmax"
+    drop_dependent: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -153,12 +223,14 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    """Normalised train/test windows and the scaler that maps them back to data units.
+    """Normalised train/test windows of the model's features and the scaler that maps them
+    back to data units.
 
     Attributes:
-      train: float32 training windows. # [Ntr, T, D]
-      test: float32 test windows. # [Nte, T, D]
-      scaler: fitted on all rows of `train` before any time shuffle.
+      train: float32 training windows. # [Ntr, T, D']
+      test: float32 test windows. # [Nte, T, D']
+      scaler: fitted on all rows of `train` before any time shuffle; D' = D unless
+        data.drop_dependent dropped columns (`MinMaxScaler.expand` restores them).
     """
 
     train: np.ndarray
@@ -171,6 +243,7 @@ class Dataset:
 
     @property
     def dim(self) -> int:
+        """D', the model's features."""
         return self.train.shape[2]
 
 
@@ -245,10 +318,11 @@ def build_dataset(cfg: DataConfig) -> Dataset:
         train, test = make_windows(raw[:cut], cfg.seq_len), make_windows(raw[cut:], cfg.seq_len)
     else:
         train, test = _split_windows(make_windows(raw, cfg.seq_len), cfg)
-    scaler = (
-        MinMaxScaler.fit(train) if cfg.scale == "minmax" else MinMaxScaler.identity(raw.shape[-1])
-    )
-    train, test = scaler.transform(train), scaler.transform(test)  # [Ntr, T, D], [Nte, T, D]
+    if cfg.scale == "minmax":
+        scaler = MinMaxScaler.fit(train, drop_dependent=cfg.drop_dependent)
+    else:
+        scaler = MinMaxScaler.identity(raw.shape[-1])
+    train, test = scaler.transform(train), scaler.transform(test)  # [Ntr, T, D'], [Nte, T, D']
     if cfg.shuffle_time:
         train = shuffle_time(train, seed=[cfg.seed, 1])
         test = shuffle_time(test, seed=[cfg.seed, 2])

@@ -39,13 +39,14 @@ def save_samples(
     check_writable(output)  # before the long part, not after it
     exp = run.experiment
     fn = make_generate_fn(run.model_fn, exp.generate)
-    fake = draw(fn, run.params(use_ema), jax.random.key(seed), num, batch_size)
-    samples = exp.dataset.scaler.inverse_transform(fake)  # [N, T, D], data units
+    scaler = exp.dataset.scaler
+    fake = scaler.expand(draw(fn, run.params(use_ema), jax.random.key(seed), num, batch_size))
+    samples = scaler.inverse_transform(fake)  # [N, T, D], data units
     check_finite(fake, f"{run.workdir}: the model", "nothing written")
     check_finite(samples, f"{run.workdir}: in data units, the model", "nothing written")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_npz(output, samples=samples, samples_normalized=fake)
-    plot_samples(exp.dataset.test, fake, os.path.splitext(output)[0] + ".png")
+    plot_samples(scaler.expand(exp.dataset.test), fake, os.path.splitext(output)[0] + ".png")
     return fake
 
 

@@ -160,12 +160,13 @@ def evaluate_sets(
 
 
 def generate_windows(run, num: int, seed: int) -> np.ndarray:
-    """`num` windows [num, T, D] in normalised units from a trained run (its config's EMA and
-    sampling batch settings; key `jax.random.key(seed)`)."""
+    """`num` windows [num, T, D] in normalised units, every column (`MinMaxScaler.expand`), from
+    a trained run (its config's EMA and sampling batch settings; key `jax.random.key(seed)`)."""
     exp = run.experiment
     fn = make_generate_fn(run.model_fn, exp.generate)
     params = run.params(exp.draw.use_ema)
-    return draw(fn, params, jax.random.key(seed), num, exp.draw.batch_size)
+    fake = draw(fn, params, jax.random.key(seed), num, exp.draw.batch_size)
+    return exp.dataset.scaler.expand(fake)
 
 
 def describe(run) -> dict:
@@ -188,7 +189,8 @@ def evaluate_run(run, cfg: EvalConfig, floor: dict | None = None) -> tuple[dict,
     n = min(cfg.num_windows, len(data.test), len(data.train))
     fake = generate_windows(run, n, cfg.seed)
     check_finite(fake, f"{run.workdir}: the model", "nothing to evaluate")
-    out = evaluate_sets(data.train, data.test, fake, cfg, floor)
+    expand = data.scaler.expand  # every column is scored, also those the model does not draw
+    out = evaluate_sets(expand(data.train), expand(data.test), fake, cfg, floor)
     return {
         **describe(run),
         "scale": "[0, 1] per feature (training split)",
