@@ -2,6 +2,7 @@
 
     python -m launch.reproduce --grid=smoke --output=/tmp/grid_smoke
     nice -n 10 python -m launch.reproduce --grid=cpu --output=benchmarks/results/cpu_grid
+    python -m launch.reproduce --grid=bench --output=DIR --datasets=energy,stocks   # those cells
 
 Grids are defined in configs/grids.py. Writes <output>/results.json and results.md (one
 Table-1-style table per metric, mean ± std over seeds) and keeps every cell's workdir under
@@ -17,13 +18,19 @@ from absl import app, flags, logging
 from configs import default, grids
 from launch import common
 from ldx.data import dataset_available, dataset_path
-from ldx.errors import DataError
+from ldx.errors import ConfigError, DataError
 from ldx.eval.grid import Cell, Grid, run_grid
 from ldx.eval.published import PublishedConfig
 from ldx.eval.scores import EvalConfig
 
 _GRID = flags.DEFINE_enum("grid", None, grids.NAMES, "Which grid of configs/grids.py.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder (resumable).")
+_DATASETS = flags.DEFINE_list(
+    "datasets",
+    None,
+    "Run only these datasets' cells now; the output stays the whole grid's (its tables show "
+    "the finished cells), and a rerun without the flag runs the rest.",
+)
 flags.mark_flags_as_required(["grid", "output"])
 
 
@@ -53,7 +60,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     grid = build_grid(_GRID.value)
-    for cell in grid.cells:
+    chosen = _DATASETS.value or list(grid.datasets)
+    unknown = sorted(set(chosen) - set(grid.datasets))
+    if unknown:
+        raise ConfigError(
+            f"--datasets: {', '.join(unknown)} not in grid {grid.name!r} "
+            f"(its datasets: {', '.join(grid.datasets)})"
+        )
+    cells = [c for c in grid.cells if c.dataset in chosen]
+    for cell in cells:
         data = cell.config.data
         if not data.path and not dataset_available(data.name, data.data_dir or None):
             raise DataError(
@@ -62,14 +77,14 @@ def main(argv):
                 f"`python -m launch.data --name={data.name}` or set LDX_DATA_DIR."
             )
     command = "python -m launch.reproduce " + shlex.join(sys.argv[1:])
-    total = len(grid.cells)
+    total = len(cells)
     done = iter(range(1, total + 1))
 
     def progress(cell, status):
         logging.info("[%d/%d] %s: %s", next(done), total, cell.name, status)
         print(f"[{cell.name}] {status}", flush=True)
 
-    run_grid(grid, _OUTPUT.value, command, on_cell=progress)
+    run_grid(grid, _OUTPUT.value, command, cells=cells, on_cell=progress)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,18 @@ def test_reproduce_skips_finished_cells_and_refuses_another_grid(grid_dir, tmp_p
     assert _read(other / "grid.json") == spec and not (other / "cells").exists()
 
 
+def test_reproduce_runs_the_datasets_asked_for(grid_dir, tmp_path):
+    # Given the finished smoke grid (sines only); then --datasets=sines visits its two cells, and
+    # a dataset the grid lacks is refused in one line before anything is written.
+    again = run_app("reproduce", "--grid=smoke", f"--output={grid_dir}", "--datasets=sines")
+    assert again.returncode == 0 and again.stdout.count("skipped") == 2, again.stderr[-3000:]
+    out = tmp_path / "new"
+    refused = run_app("reproduce", "--grid=smoke", f"--output={out}", "--datasets=sines,energy")
+    (line,) = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and "--datasets: energy not in grid 'smoke'" in line, line
+    assert not out.exists()
+
+
 def _one_cell_grid(objective: dict, defaults: dict | None = None) -> Grid:
     config = ml_collections.ConfigDict({"seed": 0, "objective": objective})
     defaults = ml_collections.ConfigDict(defaults) if defaults else None
