@@ -125,7 +125,7 @@ def _heldout(run, cfg: EvalConfig, out: str, used: tuple) -> None:
     np.savez(
         os.path.join(tmp, "samples.npz"),
         samples=scaler.inverse_transform(fake),
-        samples_normalized=fake,
+        samples_normalized=scaler.expand(fake),  # every column, whichever the model draws
     )
     _finish(out, tmp, results, report)
 
