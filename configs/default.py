@@ -30,8 +30,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.num_samples = 10000  # Sines only: number of windows.
     config.data.dim = 5  # Sines only: number of features D.
     # Model a column that is an exact affine function of earlier ones (energy's rv2 = rv1,
-    # stocks' Adj_Close = Close) through them, not as a feature of its own (docs/quality.md).
-    config.data.drop_dependent = True
+    # stocks' Adj_Close = Close) through them, not as a feature of its own. True halves energy's
+    # discriminative score; off by default since stocks (PSLD most) got rougher (docs/quality.md,
+    # Cause 2b).
+    config.data.drop_dependent = False
 
     config.model = ml_collections.ConfigDict()
     config.model.backbone = "gru"  # gru | lstm | transformer, encoder and decoder.

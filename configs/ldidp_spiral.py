@@ -30,7 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.num_samples = 1000  # Generated sets: number of windows.
     config.data.dim = 2  # Synthetic spikes: number of neurons (the spiral is always 2-D).
     config.data.scale = "minmax"  # minmax ([0, 1]) | none (spike counts).
-    config.data.drop_dependent = True  # minmax: columns exactly dependent on others modelled once.
+    config.data.drop_dependent = False  # minmax: model columns that others give exactly once.
 
     config.model = ml_collections.ConfigDict()
     config.model.encoder_features = 0  # Din: leading features the encoder sees; 0 = all.

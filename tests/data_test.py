@@ -176,13 +176,13 @@ def test_scaler_with_dependent_columns_round_trips_every_column():
 
 
 def test_build_dataset_models_a_duplicated_csv_column_once(tmp_path):
-    """Given a CSV whose third column copies the first; then the model's windows hold 2
-    features (3 with drop_dependent=False) and the scaler restores the copy."""
+    """Given a CSV whose third column copies the first; then with drop_dependent the model's
+    windows hold 2 features (3 by default) and the scaler restores the copy."""
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2, 60))
     text = "a,b,c\n" + "".join(f"{u:.17g},{v:.17g},{u:.17g}\n" for u, v in zip(a, b))
     path = _write(tmp_path, "dup.csv", text)
-    cfg = data.DataConfig(name="csv", path=path, seq_len=8)
+    cfg = data.DataConfig(name="csv", path=path, seq_len=8, drop_dependent=True)
     dataset = data.build_dataset(cfg)
     assert dataset.dim == 2 and dataset.scaler.dim == 3
     restored = dataset.scaler.inverse_transform(dataset.train)  # [Ntr, 8, 3]

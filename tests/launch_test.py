@@ -197,16 +197,20 @@ def test_complete_app_keeps_observed_values_and_refuses_another_width(workdir, t
 
 def test_a_copied_column_is_drawn_and_completed_as_a_copy(tmp_path):
     # Given a CSV whose column c copies a and whose d = 2a - b + 1; when the smoke job trains on
-    # it, then its samples hold all four columns with c = a and d = 2a - b + 1 (the model draws
-    # a and b only). So do launch.complete's completions of windows that observe only b's first
-    # 12 steps, where the model draws the columns, and observed values come back as given.
+    # it with data.drop_dependent, then its samples hold all four columns with c = a and
+    # d = 2a - b + 1 (the model draws a and b only). So do launch.complete's completions of
+    # windows that observe only b's first 12 steps, and observed values come back as given.
     rng = np.random.default_rng(0)
     a, b = np.cumsum(rng.normal(size=(2, 300)), axis=1)
     rows = "".join(f"{u:.17g},{v:.17g},{u:.17g},{2 * u - v + 1:.17g}\n" for u, v in zip(a, b))
     csv = tmp_path / "dup.csv"
     csv.write_text("a,b,c,d\n" + rows)
     work = tmp_path / "run"
-    data = ("--config.data.name=csv", f"--config.data.path={csv}")
+    data = (
+        "--config.data.name=csv",
+        f"--config.data.path={csv}",
+        "--config.data.drop_dependent=True",
+    )
     result = run_app("train", SMOKE, *data, f"--workdir={work}")
     assert result.returncode == 0, result.stderr[-3000:]
 

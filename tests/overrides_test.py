@@ -218,18 +218,3 @@ def test_a_run_saved_with_a_retired_field_loads_only_at_its_off_value(workdir, t
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 1 and "config.objective.swap_weight=0.5" in lines[-1], bad.stderr
     assert not (tmp_path / "b.npz").exists()
-
-
-def test_a_run_saved_before_drop_dependent_loads_as_it_was_trained(workdir, tmp_path):
-    # Given a copy of a run whose config.json predates data.drop_dependent; then load_config
-    # gives the value that reproduces it (False, ADDED), and keeps a saved value as saved.
-    run = tmp_path / "run"
-    shutil.copytree(workdir, run)
-    path = run / "config.json"
-    spec = json.loads(path.read_text())
-    assert spec["data"]["drop_dependent"] is True
-    path.write_text(json.dumps(spec))
-    assert load_config(str(run)).data.drop_dependent is True
-    del spec["data"]["drop_dependent"]
-    path.write_text(json.dumps(spec))
-    assert load_config(str(run)).data.drop_dependent is False

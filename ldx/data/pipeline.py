@@ -4,7 +4,7 @@ Shapes (ldx/shapes.py): N rows, W windows, T time, D features, B batch.
 
 Conventions follow TimeGAN / Diffusion-TS: windows of `seq_len` consecutive rows with stride 1,
 each feature min-max scaled to [0, 1] with statistics of the training windows only. Columns that
-are an exact affine function of others (copies, sums) are modelled once (`column_basis`).
+are an exact affine function of others (copies, sums) can be modelled once (`column_basis`).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class DataConfig:
     dim: int = 5
     data_dir: str = ""
     scale: str = "minmax"
-    drop_dependent: bool = True
+    drop_dependent: bool = False
     seed: int = 0
 
     def __post_init__(self):

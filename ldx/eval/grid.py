@@ -33,7 +33,7 @@ from ldx.eval.scores import EvalConfig, describe, evaluate_run
 from ldx.experiment import build_experiment
 from ldx.progress import phase
 from ldx.train import run_from_state, train
-from ldx.train.checkpoint import config_diff, upgrade_spec
+from ldx.train.checkpoint import config_diff, drop_retired
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _check_spec(output: str, grid: Grid) -> None:
     diffs += [f"cell {n}: new" for n in cells if n not in saved_cells]
     defaults = _as_json(grid.defaults)
     for name in (n for n in cells if n in saved_cells):
-        saved_cell = upgrade_spec(saved_cells[name], f"{path}, cell {name}")
+        saved_cell = drop_retired(saved_cells[name], f"{path}, cell {name}")
         diffs += config_diff(saved_cell, cells[name], defaults, prefix=name)
     if diffs:
         raise ConfigError(

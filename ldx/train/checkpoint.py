@@ -143,17 +143,8 @@ RETIRED = {
 }
 
 
-# Fields added to ldx after runs were saved without them, each with the value that reproduces
-# those runs (a saved config without the field loads with it).
-ADDED = {
-    # Exactly dependent columns modelled once (ldx/data/pipeline.py, column_basis).
-    "data.drop_dependent": False,
-}
-
-
-def upgrade_spec(spec: dict, source: str) -> dict:
-    """`spec` (a JSON config) without the RETIRED fields it holds at their "off" value, and with
-    the ADDED fields it lacks at the value that reproduces it.
+def drop_retired(spec: dict, source: str) -> dict:
+    """`spec` (a JSON config) without the RETIRED fields it holds at their "off" value.
 
     Raises:
       CheckpointError: `spec` used a retired field (naming it and `source`).
@@ -171,16 +162,12 @@ def upgrade_spec(spec: dict, source: str) -> dict:
                 "commit that made it."
             )
         del values[field]
-    for dotted, before in ADDED.items():
-        section, field = dotted.split(".")
-        if isinstance(spec.get(section), dict):
-            spec[section].setdefault(field, before)
     return spec
 
 
 def saved_spec(workdir: str) -> dict:
-    """The JSON config of the run in `workdir` (its config.json, `upgrade_spec`); CheckpointError
-    if none."""
+    """The JSON config of the run in `workdir` (its config.json, without RETIRED fields at
+    their "off" value); CheckpointError if none."""
     path = config_path(workdir)
     if not os.path.exists(path):
         raise CheckpointError(
@@ -192,7 +179,7 @@ def saved_spec(workdir: str) -> dict:
             spec = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON: {e}") from e
-    return upgrade_spec(spec, path)
+    return drop_retired(spec, path)
 
 
 def checkpoint_manager(
