@@ -29,7 +29,7 @@ class MinMaxScaler:
     dropped column is an exact affine function of the kept ones on the rows fitted, and
     `expand` restores it from them. A column the data holds twice (energy's rv1 and rv2,
     stocks' Close and Adj_Close) is then modelled once, and a model cannot draw the copies apart
-    (docs/quality.md, "Exactly dependent columns").
+    (docs/quality.md, Cause 2b).
 
     Attributes:
       minimum: per-feature minimum. # [D]
