@@ -89,7 +89,7 @@ def main(_):
         t, d = data.test.shape[1:]
         key = jax.random.key(1)
         z = sample_latents(model, exp.schedule, exp.sampler, key, len(real))
-        dec = jax.jit(lambda z, k, tau: decode_sample(model.decoder, z, k, t, d, tau))
+        dec = jax.jit(lambda z, k, tau: decode_sample(model.decoder, z, k, t, d, tau, exp.tie))
         one_step = _one_step(model, data.test)  # the model's, whatever tau
         test = data.scaler.expand(data.test)  # every column, as the data hold them
         for tau in map(float, _TAUS.value):

@@ -133,6 +133,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # the latents far outside the posterior's range on trained priors (benchmarks/README.md).
     config.sample.ddim_eta = 1.0
     config.sample.decode_noise = True  # x_t ~ N(mu_t, sigma_t^2); False takes x_t = mu_t.
+    # Tie columns that are an exact affine function of others (energy's rv2 = rv1) to them in
+    # the decoder's sampling loop; untied, their independent noise drives weights the decoder
+    # never trained (docs/quality.md, Cause 2b).
+    config.sample.tie_dependent = True
     config.sample.use_ema = True  # Draw with the EMA parameters (else the raw ones).
     config.sample.batch_size = 1000  # Series per compiled sampling call.
 

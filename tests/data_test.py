@@ -175,6 +175,22 @@ def test_scaler_with_dependent_columns_round_trips_every_column():
     )
 
 
+def test_tie_projection_restores_dependent_columns_of_any_rows():
+    """Given the columns of `_dependent_columns` (normalised); then x P + c equals x on those rows
+    (the dependent columns already agree), and on rows that break the dependencies it keeps the
+    independent columns and sets the copy and the combination from them; full rank: None."""
+    x = _dependent_columns()
+    z = (x - x.min(0)) / np.where(np.ptp(x, 0) > 0, np.ptp(x, 0), 1)
+    p, c = data.tie_projection(z)
+    np.testing.assert_allclose(z @ p + c, z, atol=1e-5)
+    broken = np.random.default_rng(1).uniform(size=(50, 8))
+    tied = broken @ p + c
+    np.testing.assert_array_equal(tied[:, [0, 1, 2, 3, 6, 7]], broken[:, [0, 1, 2, 3, 6, 7]])
+    keep, fill = data.column_basis(z)
+    np.testing.assert_allclose(tied[:, [4, 5]], broken[:, keep] @ fill[:-1] + fill[-1], atol=1e-5)
+    assert data.tie_projection(z[:, :4]) is None
+
+
 def test_build_dataset_models_a_duplicated_csv_column_once(tmp_path):
     """Given a CSV whose third column copies the first; then with drop_dependent the model's
     windows hold 2 features (3 by default) and the scaler restores the copy."""

@@ -195,30 +195,49 @@ def test_complete_app_keeps_observed_values_and_refuses_another_width(workdir, t
     assert line.startswith("error: ") and "expected [N, 24, 5]" in line, line
 
 
-def test_a_copied_column_is_drawn_and_completed_as_a_copy(tmp_path):
-    # Given a CSV whose column c copies a and whose d = 2a - b + 1; when the smoke job trains on
-    # it with data.drop_dependent, then its samples hold all four columns with c = a and
-    # d = 2a - b + 1 (the model draws a and b only). So do launch.complete's completions of
-    # windows that observe only b's first 12 steps, and observed values come back as given.
+def _train_on_copies(tmp_path, *overrides):
+    """Trains the smoke job on a CSV whose column c copies a and whose d = 2a - b + 1; returns
+    the workdir, the series a and b, and a check that windows [..., 4] in data units tie."""
     rng = np.random.default_rng(0)
     a, b = np.cumsum(rng.normal(size=(2, 300)), axis=1)
     rows = "".join(f"{u:.17g},{v:.17g},{u:.17g},{2 * u - v + 1:.17g}\n" for u, v in zip(a, b))
     csv = tmp_path / "dup.csv"
     csv.write_text("a,b,c,d\n" + rows)
     work = tmp_path / "run"
-    data = (
-        "--config.data.name=csv",
-        f"--config.data.path={csv}",
-        "--config.data.drop_dependent=True",
-    )
+    data = ("--config.data.name=csv", f"--config.data.path={csv}", *overrides)
     result = run_app("train", SMOKE, *data, f"--workdir={work}")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    def assert_tied(x):  # [..., 4], data units
+    def assert_tied(x):
         span = np.ptp(np.concatenate([a, b]))
         np.testing.assert_allclose(x[..., 2], x[..., 0], atol=1e-5 * span)
         np.testing.assert_allclose(x[..., 3], 2 * x[..., 0] - x[..., 1] + 1, atol=1e-5 * span)
 
+    return work, a, b, assert_tied
+
+
+def test_copied_columns_are_tied_in_the_samples_of_a_model_of_every_column(tmp_path):
+    # Given the copies CSV and the default config (the model draws all four columns); then its
+    # samples tie c = a and d = 2a - b + 1 (sample.tie_dependent), and with the tie off they
+    # do not.
+    work, _, _, assert_tied = _train_on_copies(tmp_path)
+    with np.load(work / "samples.npz") as f:
+        assert f["samples"].shape == (8, 24, 4)
+        assert_tied(f["samples"])
+    out = tmp_path / "untied.npz"
+    off = "--config.sample.tie_dependent=False"
+    result = run_app("sample", f"--workdir={work}", off, "--num_samples=8", f"--output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as f, pytest.raises(AssertionError):
+        assert_tied(f["samples"])
+
+
+def test_a_copied_column_is_drawn_and_completed_as_a_copy(tmp_path):
+    # Given the copies CSV; when the smoke job trains on it with data.drop_dependent, then its
+    # samples hold all four columns with c = a and d = 2a - b + 1 (the model draws a and b
+    # only). So do launch.complete's completions of windows that observe only b's first 12
+    # steps, and observed values come back as given.
+    work, a, b, assert_tied = _train_on_copies(tmp_path, "--config.data.drop_dependent=True")
     with np.load(work / "samples.npz") as f:
         assert f["samples"].shape == f["samples_normalized"].shape == (8, 24, 4)
         assert_tied(f["samples"])

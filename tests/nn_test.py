@@ -194,6 +194,23 @@ def test_decode_sample_with_noise_is_mean_plus_scaled_eps(decoder):
     np.testing.assert_allclose(_np(xs), _np(mean) + np.exp(0.5 * _np(logvar)) * eps, **TOL)
 
 
+def test_decode_sample_with_tie_feeds_the_tied_draws_back(decoder):
+    """Given a tie that sets feature 1 to 2 x_0 + 0.5, when sampling, then every draw is tied, and
+    each step read the tied values: xs = (mean + exp(logvar / 2) eps) P + c with the mean and
+    log-variance teacher-forced on xs itself."""
+    p, c = np.eye(D, dtype=np.float32), np.zeros(D, np.float32)
+    p[:, 1], p[0, 1], c[1] = 0.0, 2.0, 0.5
+    z, key = _normal(24, B, Z), jax.random.key(5)
+    xs = nn.decode_sample(decoder, jnp.asarray(z), key, T, D, tie=(jnp.asarray(p), jnp.asarray(c)))
+    np.testing.assert_allclose(_np(xs[..., 1]), 2 * _np(xs[..., 0]) + 0.5, **TOL)
+    eps = np.swapaxes(np.asarray(jax.random.normal(key, (T, B, D))), 0, 1)  # [B, T, D]
+    mean, logvar = decoder(z, xs)
+    drawn = _np(mean) + np.exp(0.5 * _np(logvar)) * eps  # [B, T, D]
+    np.testing.assert_allclose(_np(xs), drawn @ p + c, **TOL)
+    untied = nn.decode_sample(decoder, jnp.asarray(z), key, T, D)
+    assert not np.allclose(_np(untied[..., 0]), _np(xs[..., 0]), atol=1e-3)  # the tie fed back
+
+
 def test_low_rank_decode_sample_is_mean_plus_coupled_eps():
     """Given a rank-2 head, when sampling, then x_t = mean + S (eps_1 + U eps_2) for the key's eps,
     and the head's draws have covariance S (I + U U^T) S."""

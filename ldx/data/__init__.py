@@ -12,6 +12,7 @@ from ldx.data.pipeline import (
     make_windows,
     shuffle_time,
     split_indices,
+    tie_projection,
 )
 from ldx.data.sources import (
     NAMES,
@@ -48,4 +49,5 @@ __all__ = [
     "shuffle_time",
     "sines",
     "split_indices",
+    "tie_projection",
 ]

@@ -131,6 +131,28 @@ def column_basis(z: np.ndarray, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarr
     return np.asarray(keep, np.int64), fill
 
 
+def tie_projection(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The affine map that ties each column `column_basis` finds dependent in `x` to the others.
+
+    Args:
+      x: rows or windows of features on a common scale (min-max normalised). # [..., D]
+
+    Returns:
+      (P, c), float32, such that x P + c keeps every independent column and restores the
+      dependent ones from them # [D, D], [D]; None if no column is dependent.
+    """
+    d = np.shape(x)[-1]
+    keep, fill = column_basis(np.reshape(x, (-1, d)))
+    if len(keep) == d:
+        return None
+    dropped = np.setdiff1d(np.arange(d), keep)  # [D - D']
+    p, c = np.zeros((d, d), np.float32), np.zeros(d, np.float32)
+    p[keep, keep] = 1.0
+    p[np.ix_(keep, dropped)] = fill[:-1]
+    c[dropped] = fill[-1]
+    return p, c
+
+
 def make_windows(series: np.ndarray, seq_len: int, stride: int = 1) -> np.ndarray:
     """Cuts a series into overlapping windows.
 

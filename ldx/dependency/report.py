@@ -100,7 +100,7 @@ def latents_and_series(
         fn = make_generate_fn(
             run.model_fn,
             lambda model, k, n: generate_with_latents(
-                model, exp.schedule, exp.sampler, k, n, exp.dataset.seq_len
+                model, exp.schedule, exp.sampler, k, n, exp.dataset.seq_len, exp.tie
             ),
         )
         return tuple(draw(fn, params, key, num, batch_size))

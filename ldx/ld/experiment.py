@@ -13,7 +13,7 @@ import ml_collections
 from flax import nnx
 
 from ldx import experiment
-from ldx.data import DataConfig, Dataset, build_dataset
+from ldx.data import DataConfig, Dataset, build_dataset, tie_projection
 from ldx.diffusion import Schedule, make_schedule
 from ldx.errors import ConfigError
 from ldx.ld.generate import SamplerConfig, generate, step_model
@@ -37,6 +37,9 @@ class LDExperiment:
     train: TrainConfig
     draw: experiment.DrawConfig
     spec: dict
+    # (P, c) of `ldx.data.tie_projection` on the training windows when sample.tie_dependent
+    # and some column is an exact affine function of others; else None.
+    tie: tuple | None = None
 
     def init_model(self) -> LatentDiffusionModel:
         return LatentDiffusionModel(self.model, rngs=nnx.Rngs(self.seed))
@@ -46,7 +49,9 @@ class LDExperiment:
 
     def generate(self, model, key, num: int):
         """num series [num, T, D]: z from the DDPM prior, then X ~ p(X | z)."""
-        return generate(model, self.schedule, self.sampler, key, num, self.dataset.seq_len)
+        return generate(
+            model, self.schedule, self.sampler, key, num, self.dataset.seq_len, self.tie
+        )
 
     def step_model(self, model):
         """The model step by step, for completion (`ldx.complete`)."""
@@ -109,6 +114,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> LDExperiment:
         train,
         experiment.draw_config(config),
         experiment.spec(config),
+        tie_projection(dataset.train) if sampler.tie_dependent else None,
     )
 
 

@@ -33,6 +33,8 @@ class SamplerConfig:
       ddim_steps: DDIM steps (at most L).
       ddim_eta: DDIM stochasticity; 0 is deterministic, 1 ancestral on the sub-sequence.
       decode_noise: sample x_t ~ N(mu_t, sigma_t^2) (True) or take mu_t.
+      tie_dependent: tie the columns that are an exact affine function of others (a copy, a
+        sum) to them inside the decoder's sampling loop (`LDExperiment.tie`).
       stop_max: random stop i* ~ U{0..stop_max}; 0 runs the chain to z^0 (LD).
       batch_size: series per compiled call.
     """
@@ -41,6 +43,7 @@ class SamplerConfig:
     ddim_steps: int = 100
     ddim_eta: float = 1.0
     decode_noise: bool = True
+    tie_dependent: bool = True
     stop_max: int = 0
     batch_size: int = 1000
 
@@ -64,19 +67,21 @@ def sample_latents(model, schedule: Schedule, cfg: SamplerConfig, key, num: int)
 
 
 def generate(
-    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
+    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int, tie=None
 ) -> jax.Array:
-    """Draws num series [num, T, D] in normalised units: z from the prior, then X ~ p(X | z)."""
-    return generate_with_latents(model, schedule, cfg, key, num, seq_len)[1]
+    """Draws num series [num, T, D] in normalised units: z from the prior, then X ~ p(X | z)
+    (with `tie`, see `decode_sample`)."""
+    return generate_with_latents(model, schedule, cfg, key, num, seq_len, tie)[1]
 
 
 def generate_with_latents(
-    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int
+    model, schedule: Schedule, cfg: SamplerConfig, key, num: int, seq_len: int, tie=None
 ) -> tuple[jax.Array, jax.Array]:
     """`generate` that also returns the latents: (z [num, Z], x [num, T, D]); x[i] ~ p(X | z[i])."""
     k_z, k_x = jax.random.split(key)
     z = sample_latents(model, schedule, cfg, k_z, num)
-    return z, decode_sample(model.decoder, z, k_x, seq_len, model.cfg.features, cfg.decode_noise)
+    d = model.cfg.features
+    return z, decode_sample(model.decoder, z, k_x, seq_len, d, cfg.decode_noise, tie)
 
 
 def step_model(model, schedule: Schedule, cfg: SamplerConfig, seq_len: int) -> StepModel:

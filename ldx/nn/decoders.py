@@ -213,7 +213,13 @@ def make_decoder(
 
 
 def decode_sample(
-    decoder, z: jax.Array, key: jax.Array, seq_len: int, features: int, noise: bool = True
+    decoder,
+    z: jax.Array,
+    key: jax.Array,
+    seq_len: int,
+    features: int,
+    noise: bool = True,
+    tie: tuple[jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
     """Draws X ~ p(X | z) one step at a time in a single `lax.scan`.
 
@@ -224,6 +230,8 @@ def decode_sample(
       seq_len: T.
       features: D.
       noise: sample x_t ~ N(mu_t, sigma_t^2) if True, else take x_t = mu_t.
+      tie: (P [D, D], c [D]): each step's draw becomes x_t P + c before it is fed back, so
+        columns that are an exact function of others stay one (`ldx.data.tie_projection`).
 
     Returns:
       x [B, T, D].
@@ -235,6 +243,8 @@ def decode_sample(
         state, x_prev = carry
         state, h = decoder.step(state, x_prev)
         x_t = decoder.head.sample(decoder.head(h), noise * eps_t)
+        if tie is not None:
+            x_t = x_t @ tie[0] + tie[1]
         return (state, x_t), x_t
 
     init = (decoder.start(z, seq_len), jnp.zeros((batch, features), z.dtype))
