@@ -38,8 +38,9 @@ class LDExperiment:
     draw: experiment.DrawConfig
     spec: dict
     # (P, c) of `ldx.data.tie_projection` on the training windows when sample.tie_dependent
-    # and some column is an exact affine function of others; else None.
-    tie: tuple | None = None
+    # and some column is an exact affine function of others; else None. Derived from the
+    # fields above (arrays), so not compared.
+    tie: tuple | None = dataclasses.field(default=None, compare=False)
 
     def init_model(self) -> LatentDiffusionModel:
         return LatentDiffusionModel(self.model, rngs=nnx.Rngs(self.seed))
