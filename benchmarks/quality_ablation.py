@@ -131,11 +131,11 @@ def main(_):
     key = jax.random.key(1)
     gen = make_generate_fn(run.model_fn, exp.generate)
     fake = {"prior/noise": draw(gen, run.params(True), key, n, 1000)}
-    dec = jax.jit(lambda z, k: decode_sample(model.decoder, z, k, t, d, False))
+    dec = jax.jit(lambda z, k: decode_sample(model.decoder, z, k, t, d, False, exp.tie))
     z_prior = sample_latents(model, exp.schedule, exp.sampler, key, min(n, 4000))
     fake["prior/mean"] = np.asarray(dec(z_prior, key))
     z_post = model.encode(jnp.asarray(held[:4000]))[0]
-    post = jax.jit(lambda z, k: decode_sample(model.decoder, z, k, t, d, True))
+    post = jax.jit(lambda z, k: decode_sample(model.decoder, z, k, t, d, True, exp.tie))
     fake["posterior/noise"] = np.asarray(post(z_post, key))
     fake["posterior/mean"] = np.asarray(dec(z_post, key))
     real_sub = real_pub[np.random.default_rng(1).choice(n, min(n, 4000), replace=False)]

@@ -275,6 +275,7 @@ def _objective(method, **kw):
             kl_warmup_steps=10,
             num_vi_steps=20,
             cs_window=10,
+            input_noise=0.0,  # the losses below are checked against clean teacher forcing
         )
         | kw
     )
@@ -543,6 +544,19 @@ def test_scheduled_sampling_feeds_the_decoders_own_draws(model_for, decode_calls
     assert np.all(fed ^ kept), "a time step is partly replaced, or neither x_t nor the draw"
     assert fed.any() and kept.any(), fed.mean()  # B * T = 15 Bernoulli(0.5) steps
     nll = -np_loglik(X, second["mean"], second["logvar"]).mean()
+    assert float(m["nll"]) == pytest.approx(nll, rel=1e-5)
+
+
+def test_input_noise_corrupts_the_inputs_not_the_targets(model_for, decode_calls):
+    """Given input_noise=0.01 (the default), when computing the LD loss, then the decoder reads
+    X + 0.01 eps with eps redrawn here from the documented key (fold_in(key, 1)), and the nll
+    scores the clean X under that pass; the default config is what is checked."""
+    assert ObjectiveConfig().input_noise == 0.01
+    _, m = _loss(_objective("ld", input_noise=0.01), model_for("gru", "ld"), X)
+    (call,) = decode_calls
+    eps = _np(jax.random.normal(jax.random.fold_in(KEY, 1), X.shape))
+    np.testing.assert_allclose(call["x"], X + 0.01 * eps, rtol=1e-6, atol=1e-7)
+    nll = -np_loglik(X, call["mean"], call["logvar"]).mean()
     assert float(m["nll"]) == pytest.approx(nll, rel=1e-5)
 
 

@@ -90,7 +90,7 @@ class ObjectiveConfig:
     cs_floor: float = 0.0
     cs_batch_fraction: float = 0.25
     cs_latent: str = "noise"
-    input_noise: float = 0.0
+    input_noise: float = 0.01
     scheduled_sampling: float = 0.0
 
     def __post_init__(self):
