@@ -65,8 +65,8 @@ class ModelConfig:
     logvar_min: float = -14.0
     logvar_max: float = 2.0
     noise_rank: int = 0
-    unet_channels: tuple[int, ...] = (16, 32)
-    unet_emb: int = 32
+    unet_channels: tuple[int, ...] = (32, 64)
+    unet_emb: int = 64
 
     def __post_init__(self):
         object.__setattr__(self, "unet_channels", tuple(self.unet_channels))
