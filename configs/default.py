@@ -54,10 +54,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Rank r of the decoder's cross-feature noise coupling, Sigma_t = S (I + U U^T) S; 0 draws
     # each feature's noise independently (ldx/nn/decoders.py, GaussianHead).
     config.model.noise_rank = 0
-    # U-net channels per level and step-embedding width. (32, 64) and 64 halve the prior's draws
-    # beyond the posterior's range against (16, 32) and 32 (docs/quality.md, Cause 3).
+    # U-net channels per level. (32, 64) with a 64-wide embedding puts 1-2% of the prior's draws
+    # beyond the posterior's 99.9% range, (16, 32) with 32 put 5% (docs/quality.md, Cause 3).
     config.model.unet_channels = (32, 64)
-    config.model.unet_emb = 64
+    config.model.unet_emb = 64  # U-net step-embedding width.
 
     config.diffusion = ml_collections.ConfigDict()
     config.diffusion.num_steps = 1000  # L, steps of the DDPM prior's diffusion.
@@ -98,7 +98,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # 0.01 (about the decoder's own one-step sigma) keeps the free-running decoder from
     # amplifying its noise: sines' and energy's values outside the range halve, energy's
     # discriminative score falls 0.31/0.26 -> 0.22/0.18, stocks' moves within its intervals
-    # (docs/quality.md, "Input noise at the decoder's own scale"). 0.03 made series wiggle.
+    # (docs/quality.md, Cause 3, third remedy). 0.03 made series wiggle.
     config.objective.input_noise = 0.01
     # Probability that a decoder input x_{t-1} is replaced by the decoder's own draw for that
     # step from a first, gradient-free teacher-forced pass (parallel scheduled sampling,
