@@ -548,9 +548,9 @@ def test_scheduled_sampling_feeds_the_decoders_own_draws(model_for, decode_calls
 
 
 def test_input_noise_corrupts_the_inputs_not_the_targets(model_for, decode_calls):
-    """Given input_noise=0.01 (the default), when computing the LD loss, then the decoder reads
-    X + 0.01 eps with eps redrawn here from the documented key (fold_in(key, 1)), and the nll
-    scores the clean X under that pass; the default config is what is checked."""
+    """Given input_noise=0.01 (ObjectiveConfig's default, asserted first), when computing the LD
+    loss, then the decoder reads X + 0.01 eps with eps redrawn here from the documented key
+    (fold_in(key, 1)), and the nll scores the clean X under that pass."""
     assert ObjectiveConfig().input_noise == 0.01
     _, m = _loss(_objective("ld", input_noise=0.01), model_for("gru", "ld"), X)
     (call,) = decode_calls
