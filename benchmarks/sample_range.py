@@ -16,7 +16,8 @@ error against persistence (x_t = x_{t-1}) on 1000 test windows: the per-feature 
 residuals over t >= 1 (median, and how many features the decoder predicts worse than
 persistence). Unless --disc_iterations=0, also the published
 protocol's discriminative and subset correlational scores against that many random windows of
-the series (capped).
+the series (capped); with --tells=K, `tells`: the K window statistics that best tell the
+generated windows from those real ones (`ldx.metrics.tells`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _NUM = flags.DEFINE_integer("num_windows", 2000, "Generated windows and the refe
 _TOP = flags.DEFINE_integer("top", 5, "Features listed, most values outside first.")
 _DISC = flags.DEFINE_integer("disc_iterations", 0, "Discriminative GRU steps (0: range only).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats of the learned score.")
+_TELLS = flags.DEFINE_integer("tells", 0, "Also list this many most telling window statistics.")
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdirs"])
 
@@ -108,14 +110,16 @@ def main(_):
                 "features": _by_feature(test, x, _TOP.value),
                 "one_step": one_step,
             }
+            xp = scaler.transform(data.scaler.inverse_transform(x))  # the reference's scale
             if _DISC.value:
-                xp = scaler.transform(data.scaler.inverse_transform(x))
                 disc = metrics.discriminative_score(
                     real, xp, jax.random.key(2), iterations=_DISC.value, repeats=_REPEATS.value
                 )
                 record["discriminative"] = published.summary(disc.values)
                 corr = published.correlational_subsets(real, xp, 5, 0)
                 record["correlational"] = published.summary(corr)
+            if _TELLS.value:
+                record["tells"] = metrics.tells(real, xp, _TELLS.value)
             emit(record, _OUT.value)
 
 

@@ -118,6 +118,30 @@ def test_outside_share_and_step_ratio_by_hand():
     assert metrics.step_ratio(flat, flat) == 1.0 and metrics.step_ratio(flat, fake) == np.inf
 
 
+def test_ks_distances_match_scipy_and_tells_find_the_changed_statistic():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 3)), rng.normal(0.3, 1.5, size=(200, 3))
+    b[:, 2] = np.round(b[:, 2], 1)  # ties
+    want = [scipy.stats.ks_2samp(a[:, k], b[:, k]).statistic for k in range(3)]
+    np.testing.assert_allclose(metrics.ks_distances(a, b), want, rtol=1e-12)
+    # Given real windows of three independent random walks and fake ones whose feature 1 takes
+    # steps twice as large; then the top tells are feature 1's step sizes, each scored half the
+    # KS distance of its statistic, and a set against itself has no tell.
+    real = np.cumsum(rng.normal(0, 0.01, size=(500, 24, 3)), axis=1)
+    fake = np.cumsum(rng.normal(0, 0.01, size=(500, 24, 3)) * [1.0, 2.0, 1.0], axis=1)
+    top = metrics.tells(real, fake, top=2)
+    assert {t["statistic"] for t in top} == {"mean_abs_step", "mean_abs_curvature"}
+    assert all(t["feature"] == 1 for t in top)
+    steps = [np.abs(np.diff(x[:, :, 1], axis=1)).mean(axis=1) for x in (real, fake)]
+    want = scipy.stats.ks_2samp(*steps).statistic / 2
+    assert [t["score"] for t in top if t["statistic"] == "mean_abs_step"] == [round(want, 4)]
+    assert max(t["score"] for t in metrics.tells(real, real)) == 0.0
+    # Pair correlations are labelled by their features: 3 features have 3 pairs.
+    rows = metrics.tells(real, fake, top=1000)
+    pairs = {t["feature"] for t in rows if t["statistic"] == "pair_correlation"}
+    assert pairs == {"0-1", "0-2", "1-2"}
+
+
 def test_bad_inputs_are_named():
     # Given mismatched, non-finite or unequal-size sets; then DataError names the problem.
     x = np.zeros((5, 4, 2))

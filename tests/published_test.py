@@ -66,7 +66,8 @@ def test_correlational_subsets_separate_correlated_from_independent_features():
 def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     # Given a trained smoke cell; when scored under the published protocol, then
     # eval_diffusion_ts/ holds every metric with 95% intervals, the Original floor, and samples
-    # for every reference window; the held-out eval/ folder is not touched. With the smoke
+    # for every reference window, and its report lists what tells the windows apart; the
+    # held-out eval/ folder is not touched. With the smoke
     # grid's published settings, the scores equal those the grid stored for the cell.
     workdir = os.path.join(grid_dir, "runs", CELLS[0])
     settings = get_grid("smoke").published
@@ -84,7 +85,10 @@ def test_evaluate_published_protocol_app(grid_dir):  # noqa: F811
     assert set(got["floor"]) == {"predictive"}
     with np.load(os.path.join(out, "samples.npz")) as f:
         assert f["samples_normalized"].shape[0] == 40
-    assert "original (real vs real)" in open(os.path.join(out, "report.md")).read()
+    report = open(os.path.join(out, "report.md")).read()
+    assert "original (real vs real)" in report and "What tells the windows apart" in report
+    scores = [t["score"] for t in got["tells"]]  # the five most telling statistics, first first
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= 0.5
     with open(os.path.join(grid_dir, "cells", CELLS[0] + ".json")) as f:
         cell = json.load(f)["published"]
     assert cell["model"] == got["model"] and cell["floor"] == got["floor"]

@@ -210,9 +210,13 @@ def evaluate_run(
         "eval": dataclasses.asdict(cfg),
         "num_windows": len(real),
         "model": score(real, fake_pub, cfg),
+        "tells": metrics.tells(real, fake_pub, top=TELLS),
     }
     results["floor"] = original if original is not None else floor(real, cfg)
     return results, fake
+
+
+TELLS = 5  # window statistics listed under "What tells the windows apart"
 
 
 def markdown(results: dict) -> str:
@@ -232,4 +236,21 @@ def markdown(results: dict) -> str:
         fl = results["floor"].get(name)
         fl_txt = f"{fl['mean']:.3f} +- {fl['interval']:.3f}" if fl else "-"
         lines.append(f"| {name} | {entry['mean']:.3f} +- {entry['interval']:.3f} | {fl_txt} |")
+    if results.get("tells"):  # absent from runs scored before it existed
+        lines += [
+            "",
+            "## What tells the windows apart",
+            "",
+            "The window statistics (`ldx.metrics.tells`) whose best one-threshold classifier "
+            "separates generated from real windows most (score: its accuracy above 1/2, the "
+            "discriminative score's scale; feature: index, or i-j for a pair).",
+            "",
+            "| statistic | feature | score | real median | generated median |",
+            "|---|---|---|---|---|",
+        ]
+        for t in results["tells"]:
+            lines.append(
+                f"| {t['statistic']} | {t['feature']} | {t['score']:.3f} | "
+                f"{t['real_median']:.4f} | {t['fake_median']:.4f} |"
+            )
     return "\n".join(lines) + "\n"
