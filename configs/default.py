@@ -54,9 +54,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Rank r of the decoder's cross-feature noise coupling, Sigma_t = S (I + U U^T) S; 0 draws
     # each feature's noise independently (ldx/nn/decoders.py, GaussianHead).
     config.model.noise_rank = 0
-    # Innovations: gaussian | student (Student-t with learned degrees of freedom, per feature or
-    # the multivariate t with noise_rank > 0; ldx/nn/decoders.py, GaussianHead).
-    config.model.noise_tails = "gaussian"
     # U-net channels per level. (32, 64) with a 64-wide embedding puts 1-2% of the prior's draws
     # beyond the posterior's 99.9% range, (16, 32) with 32 put 5% (docs/quality.md, Cause 3).
     config.model.unet_channels = (32, 64)
@@ -103,9 +100,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # discriminative score falls 0.31/0.26 -> 0.22/0.18, stocks' moves within its intervals
     # (docs/quality.md, Cause 3, third remedy). 0.03 made series wiggle.
     config.objective.input_noise = 0.01
-    # Unit of input_noise: absolute (normalised units) | step (each feature's rms one-step
-    # change in the batch, so slow features get noise at their own scale).
-    config.objective.input_noise_unit = "absolute"
     # Probability that a decoder input x_{t-1} is replaced by the decoder's own draw for that
     # step from a first, gradient-free teacher-forced pass (parallel scheduled sampling,
     # ldx/ld/objective.py, self_fed_inputs); 0 is plain teacher forcing.

@@ -41,13 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ldx.probability import (
-    LOG_2PI,
-    gaussian_loglik,
-    student_t_logdensity,
-    student_t_loglik,
-    t_mixing,
-)
+from ldx.probability import LOG_2PI, gaussian_loglik
 
 
 class StepModel(NamedTuple):
@@ -92,9 +86,7 @@ def gaussian_observe(head, x: jax.Array, mask: jax.Array, key: jax.Array, noise=
     draw of the rest, for P particles.
 
     Args:
-      head: (mean, logvar) [P, D] each, (mean, logvar, factor [P, D, r]), or with Student tails
-        (mean, logvar, None, df [P, D]) (independent entries) or (mean, logvar, factor,
-        df [P, 1]) (the multivariate t).
+      head: (mean, logvar) [P, D] each, or (mean, logvar, factor [P, D, r]).
       x: this step's values [D] (anything where not observed).
       mask: 1 where observed [D].
       key: PRNG key of the draw.
@@ -107,19 +99,13 @@ def gaussian_observe(head, x: jax.Array, mask: jax.Array, key: jax.Array, noise=
     obs = mask > 0
     x = jnp.where(obs, x, 0.0)
     d = mean.shape[-1]
-    factor = head[2] if len(head) > 2 else None
-    rank = 0 if factor is None else factor.shape[-1]
+    rank = head[2].shape[-1] if len(head) == 3 else 0
     eps = jax.random.normal(key, (*mean.shape[:-1], d + rank), mean.dtype)  # [P, D + r]
-    if factor is None:  # diagonal: the entries are independent given the particle
-        if len(head) == 4:  # Student tails
-            df = head[3]
-            ll = student_t_loglik(x, mean, logvar, df)
-            eps = eps / jnp.sqrt(t_mixing(jax.random.fold_in(key, 1), df, (), mean.dtype))
-        else:
-            ll = gaussian_loglik(x, mean, logvar)
-        loglik = jnp.where(obs, ll, 0.0).sum(-1)
+    if len(head) == 2:  # diagonal: the entries are independent given the particle
+        loglik = jnp.where(obs, gaussian_loglik(x, mean, logvar), 0.0).sum(-1)
         draw = mean + noise * jnp.exp(0.5 * logvar) * eps[..., :d]
         return loglik, jnp.where(obs, x, draw)
+    factor = head[2]
     std = jnp.exp(0.5 * logvar)  # [P, D]
     cov = (
         std[..., :, None]
@@ -135,19 +121,8 @@ def gaussian_observe(head, x: jax.Array, mask: jax.Array, key: jax.Array, noise=
     resid = o * (x - mean)  # [P, D]
     white = jax.scipy.linalg.solve_triangular(chol, resid[..., None], lower=True)[..., 0]
     logdet = 2.0 * jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-    quad = jnp.square(white).sum(-1)
-    loglik = -0.5 * (o.sum() * LOG_2PI + logdet + quad)
-    spread = std
-    if len(head) == 4:  # the multivariate t: Sigma / w given w ~ Gamma(df / 2, rate df / 2)
-        df, n = head[3][..., 0], o.sum()  # [P]
-        loglik = student_t_logdensity(quad, logdet, n, df)
-        # w's posterior given the observed entries is Gamma((df + n) / 2, rate (df + quad) / 2);
-        # given w, the rest is the Gaussian conditional of Sigma / w (Matheron's rule below).
-        w = t_mixing(jax.random.fold_in(key, 1), df + n, ()) * (df + n) / (df + quad)
-        spread = std / jnp.sqrt(w)[..., None]
-    y = mean + noise * spread * (
-        eps[..., :d] + jnp.einsum("...dr,...r->...d", factor, eps[..., d:])
-    )
+    loglik = -0.5 * (o.sum() * LOG_2PI + logdet + jnp.square(white).sum(-1))
+    y = mean + noise * std * (eps[..., :d] + jnp.einsum("...dr,...r->...d", factor, eps[..., d:]))
     y = y + jnp.einsum("...de,...e->...d", cov, o * solve(o * (x - y)))  # Matheron's rule
     return loglik, jnp.where(obs, x, y)
 

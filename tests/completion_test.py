@@ -121,52 +121,6 @@ def test_completions_match_the_gaussian_conditional(rank):
         assert 1 <= float(out.min_ess.min()) <= particles
 
 
-def test_student_observe_scores_and_draws_t():
-    """Given a Student head (mean, logvar, None, df) for P particles and one observed entry of
-    three, when observing, then the log-likelihood is SciPy's t.logpdf of the observed entry and
-    the unobserved entries are t_df draws around the mean (KS against SciPy's CDF)."""
-    p = 20000
-    mean = jnp.broadcast_to(jnp.array([0.5, -1.0, 2.0]), (p, D))
-    logvar = jnp.broadcast_to(jnp.log(jnp.array([0.04, 0.25, 1.0])), (p, D))
-    df = jnp.broadcast_to(jnp.array([3.0, 5.0, 30.0]), (p, D))
-    x, mask = jnp.array([0.7, 0.0, 0.0]), jnp.array([1.0, 0.0, 0.0])
-    loglik, draw = gaussian_observe((mean, logvar, None, df), x, mask, jax.random.key(0))
-    np.testing.assert_allclose(np.asarray(loglik), stats.t.logpdf(0.7, 3.0, 0.5, 0.2), rtol=1e-5)
-    draw = np.asarray(draw)
-    assert np.all(draw[:, 0] == 0.7)
-    for k, (nu, m, s) in enumerate([(5.0, -1.0, 0.5), (30.0, 2.0, 1.0)], start=1):
-        assert stats.kstest(draw[:, k], stats.t(nu, m, s).cdf).pvalue > 1e-3
-
-
-def test_multivariate_t_observe_matches_the_t_marginal_and_conditional():
-    """Given a coupled Student head (the multivariate t, df 4, shape Sigma = S (I + U U^T) S),
-    two entries observed and one not, when observing, then the log-likelihood is the observed
-    block's t marginal (df 4, Sigma_OO) and the draws of the third entry follow its conditional:
-    a t with df 4 + 2, the Gaussian conditional's location and the scale (4 + q) / (4 + 2) times
-    the Schur complement, q the observed block's Mahalanobis form (SciPy; KS test)."""
-    p, nu = 20000, 4.0
-    mean = np.array([0.5, -1.0, 2.0])
-    logvar = 2 * np.log(S)
-    sigma = np.diag(S) @ (np.eye(D) + U1 @ U1.T) @ np.diag(S)
-    head = tuple(
-        jnp.broadcast_to(jnp.asarray(a, jnp.float32), (p, *np.shape(a)))
-        for a in (mean, logvar, U1, [nu])
-    )
-    x, mask = jnp.array([0.9, -0.2, 0.0]), jnp.array([1.0, 1.0, 0.0])
-    loglik, draw = gaussian_observe(head, x, mask, jax.random.key(0))
-    o, u = [0, 1], [2]
-    marginal = stats.multivariate_t(mean[o], sigma[np.ix_(o, o)], nu).logpdf(np.asarray(x)[o])
-    np.testing.assert_allclose(np.asarray(loglik), marginal, rtol=1e-4)
-    gain = sigma[np.ix_(u, o)] @ np.linalg.inv(sigma[np.ix_(o, o)])
-    resid = np.asarray(x)[o] - mean[o]
-    loc = mean[u] + gain @ resid
-    q = resid @ np.linalg.solve(sigma[np.ix_(o, o)], resid)
-    schur = sigma[np.ix_(u, u)] - gain @ sigma[np.ix_(o, u)]
-    scale = np.sqrt((nu + q) / (nu + 2) * schur[0, 0])
-    draws = np.asarray(draw)[:, 2]
-    assert stats.kstest(draws, stats.t(nu + 2, loc[0], scale).cdf).pvalue > 1e-3
-
-
 def test_systematic_resampling_counts_are_floor_or_ceil():
     # Given weights w; then each index is drawn floor(P w_i) or ceil(P w_i) times.
     w = np.array([0.05, 0.3, 0.001, 0.449, 0.2])

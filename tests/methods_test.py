@@ -93,19 +93,3 @@ def test_skip_z_is_set_by_ld_skip_or_by_the_config(method, flag, expected):
     z = jax.numpy.ones((2, exp.model.latent_dim))
     width = decoder._inputs(z, x).shape[-1]
     assert width == exp.dataset.dim + (exp.model.latent_dim if expected else 0)
-
-
-@pytest.mark.parametrize("method, rank", [("ld", 0), ("psld", 2)])
-def test_student_tails_train_their_df_and_sample(method, rank, tmp_path):
-    # Given model.noise_tails=student, per feature (rank 0) or the multivariate t (rank 2); when
-    # trained 6 steps, then every loss is finite, the degrees of freedom (10 at the start) were
-    # trained, and the prior's draws are finite.
-    config = method_config(method, "gru", 6)
-    config.model.noise_tails, config.model.noise_rank = "student", rank
-    train(build_experiment(config), str(tmp_path))
-    assert all(np.isfinite(r["loss"]) for r in read_metrics(str(tmp_path)))
-    run = load_run(str(tmp_path))
-    df = np.asarray(run.model().decoder.head.df())
-    assert df.shape == ((1,) if rank else (5,)) and np.all(df > 2) and not np.allclose(df, 10.0)
-    x = make_generate_fn(run.model_fn, run.experiment.generate)(run.params(), jax.random.key(0), 4)
-    assert x.shape == (4, 24, 5) and np.isfinite(np.asarray(x)).all()

@@ -262,33 +262,6 @@ def test_gaussian_head_rejects_empty_bounds():
         nn.GaussianHead(H, D, (1.0, 1.0), rngs=nnx.Rngs(0))
 
 
-def test_student_head_outputs_its_df_and_draws_heavy_tails():
-    """Given Student tails, when applying the head, then (mean, logvar, None, df) with df = 2 +
-    exp(raw) per feature (10 at the start); `noise` draws t_10 (kurtosis 3 + 6 / (10 - 4) = 4);
-    with coupled noise one df and one mixing weight per step (the squares of a draw's
-    coordinates correlate, corr(e_i^2, e_j^2) = (k - 3) / (3 (k - 1)) = 1/9 at kurtosis 4; 0 with
-    independent weights); and only
-    a known kind of tails is accepted."""
-    head = nn.GaussianHead(H, D, (-8.0, 2.0), 0, "student", rngs=_rngs(0))
-    mean, logvar, factor, df = head(_normal(30, 4, H))
-    assert factor is None and df.shape == mean.shape
-    np.testing.assert_allclose(_np(df), 10.0, rtol=1e-6)
-    eps = _np(head.noise(jax.random.key(0), (200_000,)))  # [N, D]
-    kurtosis = (eps**4).mean(0) / (eps**2).mean(0) ** 2
-    np.testing.assert_allclose(kurtosis, 4.0, rtol=0.1)
-    gauss = nn.GaussianHead(H, D, (-8.0, 2.0), rngs=_rngs(0))
-    np.testing.assert_array_equal(  # the Gaussian head's stream is plain N(0, I)
-        _np(gauss.noise(jax.random.key(0), (3,))), _np(jax.random.normal(jax.random.key(0), (3, D)))
-    )
-    coupled = nn.GaussianHead(H, D, (-8.0, 2.0), 2, "student", rngs=_rngs(0))
-    mean, _, factor, df = coupled(_normal(30, 4, H))  # the multivariate t: one df, one w a step
-    assert factor.shape == (4, D, 2) and df.shape == (4, 1)
-    eps = _np(coupled.noise(jax.random.key(0), (200_000,)))  # [N, D + 2]
-    np.testing.assert_allclose(np.corrcoef(eps.T**2)[0, 1:], 1 / 9, atol=0.03)  # shared w
-    with pytest.raises(ValueError, match="tails"):
-        nn.GaussianHead(H, D, (-8.0, 2.0), 0, "laplace", rngs=_rngs(0))
-
-
 # ---------------------------------------------------------------------------------------------
 # Transformer pieces.
 

@@ -84,53 +84,6 @@ def test_low_rank_gaussian_loglik_matches_scipy_multivariate(rank):
     )
 
 
-def test_student_t_loglik_matches_scipy():
-    """Given a Student-t per feature (scale exp(logvar / 2), df 2.1 and 150), when summing
-    log-densities per step, then equal SciPy's t.logpdf; and large df approaches the Gaussian."""
-    x, mean, logvar = _normal(40, 2, T, D), _normal(41, 2, T, D), _normal(42, 2, T, D)
-    df = np.broadcast_to(np.array([2.1, 150.0], np.float32), x.shape)  # both lgamma branches
-    want = scipy.stats.t.logpdf(x, df, mean, np.exp(0.5 * logvar)).sum(-1)  # [2, T]
-    got = objectives.step_loglik(x, mean, logvar, None, df)
-    np.testing.assert_allclose(_np(got), want, rtol=1e-4, atol=1e-4)
-    wide = np.full_like(x, 1e6)
-    np.testing.assert_allclose(
-        _np(objectives.window_loglik(x, mean, logvar, None, wide)),
-        np_loglik(x, mean, logvar),
-        rtol=1e-4,
-    )
-
-
-def test_low_rank_student_t_loglik_matches_scipy_multivariate_t():
-    """Given a coupled Student head's output (factor U, one df a step), when summing per-step
-    log-densities, then equal SciPy's dense multivariate_t with shape S (I + U U^T) S."""
-    d, rank = 4, 2
-    x, mean, logvar = _normal(50, 2, T, d), _normal(51, 2, T, d), 0.5 * _normal(52, 2, T, d)
-    factor = _normal(53, 2, T, d, rank)
-    df = np.broadcast_to(np.array([[2.5], [150.0]], np.float32)[:, None], (2, T, 1))
-    got = _np(objectives.step_loglik(x, mean, logvar, factor, df))  # [2, T]
-    want = np.zeros((2, T))
-    for b in range(2):
-        for t in range(T):
-            s = np.diag(np.exp(0.5 * _np(logvar[b, t])))
-            u = _np(factor[b, t])
-            dist = scipy.stats.multivariate_t(
-                _np(mean[b, t]), s @ (np.eye(d) + u @ u.T) @ s, df[b, t, 0]
-            )
-            want[b, t] = dist.logpdf(_np(x[b, t]))
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-
-
-def test_t_mixing_draws_student_t():
-    """Given df per feature, when dividing N(0, 1) draws by sqrt(w), w ~ Gamma(df / 2, rate
-    df / 2), then each feature's draws follow t_df (KS against SciPy's CDF)."""
-    df = jnp.array([2.5, 8.0])
-    key = jax.random.key(0)
-    w = probability.t_mixing(key, df, (20000,))  # [20000, 2]
-    draws = _np(jax.random.normal(jax.random.key(1), w.shape) / jnp.sqrt(w))
-    for k, nu in enumerate(_np(df)):
-        assert scipy.stats.kstest(draws[:, k], scipy.stats.t(nu).cdf).pvalue > 1e-3
-
-
 def test_gaussian_kl_matches_quadrature_and_monte_carlo():
     """Given q = N(m, diag s^2), when computing KL(q || N(0, I)), then equal quadrature and MC."""
     mean, logvar = _normal(3, 2, 3), _normal(4, 2, 3)
@@ -605,20 +558,6 @@ def test_input_noise_corrupts_the_inputs_not_the_targets(model_for, decode_calls
     np.testing.assert_allclose(call["x"], X + 0.01 * eps, rtol=1e-6, atol=1e-7)
     nll = -np_loglik(X, call["mean"], call["logvar"]).mean()
     assert float(m["nll"]) == pytest.approx(nll, rel=1e-5)
-
-
-def test_step_unit_input_noise_is_scaled_by_each_features_rms_step(model_for, decode_calls):
-    """Given input_noise=0.5 in unit "step", when computing the LD loss, then the decoder reads
-    X + 0.5 s_d eps with s_d feature d's rms one-step change over the batch (NumPy), the same
-    eps as the absolute unit; an unknown unit is refused."""
-    _loss(_objective("ld", input_noise=0.5, input_noise_unit="step"), model_for("gru", "ld"), X)
-    (call,) = decode_calls
-    x = _np(X)
-    step = np.sqrt((np.diff(x, axis=1) ** 2).mean(axis=(0, 1)))  # [D]
-    eps = _np(jax.random.normal(jax.random.fold_in(KEY, 1), X.shape))
-    np.testing.assert_allclose(call["x"], x + 0.5 * step * eps, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ConfigError, match="input_noise_unit"):
-        ObjectiveConfig(input_noise_unit="relative")
 
 
 def test_scheduled_sampling_reaches_the_psld_decoder(model_for, decode_calls):

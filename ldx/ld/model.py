@@ -18,7 +18,6 @@ from flax import nnx
 
 from ldx.errors import ConfigError, check_config
 from ldx.nn import UNet1D, make_decoder, make_encoder
-from ldx.nn.decoders import TAILS
 from ldx.nn.encoders import POOLINGS
 
 BACKBONES = ("gru", "lstm", "transformer")
@@ -49,8 +48,6 @@ class ModelConfig:
       logvar_max: upper bound of the decoder's log-variance.
       noise_rank: r, rank of the decoder's cross-feature noise coupling (0 = diagonal Gaussian;
         see `ldx.nn.decoders.GaussianHead`).
-      noise_tails: "gaussian" or "student" (Student-t innovations with learned degrees of
-        freedom: per feature, or the multivariate t with noise_rank > 0).
       unet_channels: channels per U-net level.
       unet_emb: width of the U-net step embedding.
     """
@@ -68,7 +65,6 @@ class ModelConfig:
     logvar_min: float = -14.0
     logvar_max: float = 2.0
     noise_rank: int = 0
-    noise_tails: str = "gaussian"
     unet_channels: tuple[int, ...] = (32, 64)
     unet_emb: int = 64
 
@@ -77,13 +73,7 @@ class ModelConfig:
         check_config(
             self,
             "model",
-            dict(
-                backbone=BACKBONES,
-                posterior=POSTERIORS,
-                bound=BOUNDS,
-                pooling=POOLINGS,
-                noise_tails=TAILS,
-            ),
+            dict(backbone=BACKBONES, posterior=POSTERIORS, bound=BOUNDS, pooling=POOLINGS),
             ("features", "latent_dim", "width", "num_layers", "num_heads", "unet_emb"),
             conditions=(("noise_rank", self.noise_rank >= 0, ">= 0"),),
         )
@@ -131,7 +121,6 @@ class LatentDiffusionModel(nnx.Module):
             cfg.skip_z,
             (cfg.logvar_min, cfg.logvar_max),
             cfg.noise_rank,
-            cfg.noise_tails,
             rngs=rngs,
         )
         self.prior = UNet1D(cfg.latent_dim, cfg.unet_channels, cfg.unet_emb, rngs=rngs)

@@ -57,13 +57,7 @@ import jax.numpy as jnp
 
 from ldx.diffusion import Schedule, eps_loss
 from ldx.errors import ConfigError, check_config
-from ldx.probability import (
-    gaussian_loglik,
-    lowrank_gaussian_loglik,
-    lowrank_student_t_loglik,
-    standard_normal_kl,
-    student_t_loglik,
-)
+from ldx.probability import gaussian_loglik, lowrank_gaussian_loglik, standard_normal_kl
 
 METHODS = ("ld", "ld_kl_annealing", "ld_masking", "ld_skip", "psld")
 STAGES = ("joint", "autoencoder", "prior")
@@ -71,7 +65,6 @@ KL_SCHEDULES = ("linear", "cyclical")
 VI_WEIGHTS = ("index", "power")
 CS_BOUNDS = ("marginal", "marginal_step", "constant", "none")
 CS_LATENTS = ("noise", "other_code")
-NOISE_UNITS = ("absolute", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +91,6 @@ class ObjectiveConfig:
     cs_batch_fraction: float = 0.25
     cs_latent: str = "noise"
     input_noise: float = 0.01
-    input_noise_unit: str = "absolute"
     scheduled_sampling: float = 0.0
 
     def __post_init__(self):
@@ -111,7 +103,6 @@ class ObjectiveConfig:
                 vi_weight=VI_WEIGHTS,
                 cs_bound=CS_BOUNDS,
                 cs_latent=CS_LATENTS,
-                input_noise_unit=NOISE_UNITS,
             ),
             conditions=(
                 ("mask_rate", 0.0 <= self.mask_rate < 1.0, "in [0, 1)"),
@@ -129,32 +120,23 @@ class ObjectiveConfig:
 
 
 def step_loglik(
-    x: jax.Array,
-    mean: jax.Array,
-    logvar: jax.Array,
-    factor: jax.Array | None = None,
-    df: jax.Array | None = None,
+    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
 ) -> jax.Array:
-    """Per-step log p(x_t) under the decoder head's output. # [..., T, D] -> [..., T]
+    """Per-step log N(x_t; mean_t, Sigma_t). # [..., T, D] -> [..., T]
 
-    N(x_t; mean_t, Sigma_t) with Sigma_t = diag(exp(logvar_t)) without `factor`; with factor
-    U [..., T, D, r] the head's low-rank form S (I + U U^T) S
-    (`probability.lowrank_gaussian_loglik`). With `df` the Student-t of the same scale: per
-    feature (df [..., T, D], `probability.student_t_loglik`) or, with a factor, the
-    multivariate t (df [..., T, 1], `probability.lowrank_student_t_loglik`).
+    Sigma_t = diag(exp(logvar_t)) without `factor`; with factor U [..., T, D, r] it is the
+    decoder head's low-rank form S (I + U U^T) S (`probability.lowrank_gaussian_loglik`).
     """
     if factor is not None:
-        if df is not None:
-            return lowrank_student_t_loglik(x, mean, logvar, factor, df[..., 0])
         return lowrank_gaussian_loglik(x, mean, logvar, factor)
-    if df is not None:
-        return student_t_loglik(x, mean, logvar, df).sum(axis=-1)
     return gaussian_loglik(x, mean, logvar).sum(axis=-1)
 
 
-def window_loglik(x: jax.Array, *head: jax.Array | None) -> jax.Array:
-    """Per-window log p(X | z) from the head's output, summed over T. # [..., T, D] -> [...]"""
-    return step_loglik(x, *head).sum(axis=-1)
+def window_loglik(
+    x: jax.Array, mean: jax.Array, logvar: jax.Array, factor: jax.Array | None = None
+) -> jax.Array:
+    """Per-window log N(x; mean, Sigma), summed over T. # [..., T, D] -> [...]"""
+    return step_loglik(x, mean, logvar, factor).sum(axis=-1)
 
 
 def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], jax.Array]:
@@ -176,21 +158,14 @@ def kl_weight_fn(cfg: ObjectiveConfig, num_steps: int) -> Callable[[jax.Array], 
 
 
 def noisy_inputs(cfg: ObjectiveConfig, x: jax.Array, key) -> jax.Array:
-    """The decoder's teacher-forced inputs: x + s * N(0, I) (the targets stay clean).
+    """The decoder's teacher-forced inputs: x + input_noise * N(0, I) (the targets stay clean).
 
     Training on slightly corrupted histories teaches the decoder not to amplify its own errors
-    when it is run on its samples (exposure bias); input_noise = 0 is plain teacher forcing.
-    s = input_noise in normalised units, or with input_noise_unit="step" input_noise times each
-    feature's rms one-step change |x_t - x_{t-1}| in this batch [D], so that slow features get
-    noise at their own scale.
+    when it is run on its samples (exposure bias); 0 is plain teacher forcing.
     """
     if not cfg.input_noise:
         return x
-    scale = cfg.input_noise
-    if cfg.input_noise_unit == "step":
-        step = jnp.sqrt(jnp.mean(jnp.square(jnp.diff(x, axis=1)), axis=(0, 1)))  # [D]
-        scale = scale * jax.lax.stop_gradient(step)
-    return x + scale * jax.random.normal(key, x.shape, x.dtype)
+    return x + cfg.input_noise * jax.random.normal(key, x.shape, x.dtype)
 
 
 def self_fed_inputs(model, z: jax.Array, x_in: jax.Array, rate: float, key) -> jax.Array:
@@ -207,7 +182,7 @@ def self_fed_inputs(model, z: jax.Array, x_in: jax.Array, rate: float, key) -> j
     k_eps, k_pick = jax.random.split(key)
     head = model.decoder.head
     params = jax.lax.stop_gradient(model.decode(z, x_in))
-    eps = head.noise(k_eps, x_in.shape[:-1], x_in.dtype)
+    eps = jax.random.normal(k_eps, x_in.shape[:-1] + (x_in.shape[-1] + head.rank,), x_in.dtype)
     drawn = jax.lax.stop_gradient(head.sample(params, eps))  # [B, T, D]
     pick = jax.random.bernoulli(k_pick, rate, x_in.shape[:-1] + (1,))
     return jnp.where(pick, drawn, x_in)

@@ -1,4 +1,4 @@
-"""Autoregressive decoders p(X | z) = prod_t N(x_t; mu_t, diag sigma_t^2), or a Student-t per step.
+"""Autoregressive decoders p(X | z) = prod_t N(x_t; mu_t, diag sigma_t^2).
 
 Shapes (ldx/shapes.py): B batch, T time, D features, Z latent, H width.
 
@@ -8,8 +8,7 @@ dependency measure never look at the backbone:
 * `hidden(z [B, Z], x [B, T, D]) -> h [B, T, H]`: teacher forcing. h[:, t]
   depends on z and x[:, :t] only (causal) and is the representation that
   predicts x[:, t].
-* `head(h) -> (mean, logvar)`: the Gaussian head, log-variance bounded (more outputs with
-  coupled noise or Student tails: `GaussianHead`).
+* `head(h) -> (mean, logvar)`: the Gaussian head, log-variance bounded.
 * `start(z, seq_len) -> state`, `step(state, x_prev [B, D]) -> (state, h [B, H])`:
   step-by-step decoding (the first step's x_prev is ignored, x_0 = 0).
 * `skip_z` feeds z to every step, not only the first (Dieng et al. 2019).
@@ -27,14 +26,10 @@ from flax import nnx
 
 from ldx.nn.recurrent import RNN
 from ldx.nn.transformer import Transformer
-from ldx.probability import t_mixing
-
-TAILS = ("gaussian", "student")
 
 
 class GaussianHead(nnx.Module):
-    """h -> (mean, logvar); with rank r > 0 (mean, logvar, factor); with Student tails also df
-    ([..., D] per feature, or [..., 1] with r > 0) and None for a diagonal head's factor.
+    """h -> (mean, logvar) or, with rank r > 0, (mean, logvar, factor).
 
     logvar = lo + (hi - lo) * sigmoid(raw) bounds each feature's own scale sigma. With r > 0 the
     step's covariance couples the features (their innovations are correlated in most real
@@ -45,14 +40,6 @@ class GaussianHead(nnx.Module):
     so x_t = mean + S (eps_1 + U eps_2) with eps_1 ~ N(0, I_D), eps_2 ~ N(0, I_r). U is unitless,
     so the correlations are learned apart from the scale; the likelihood is
     `ldx.probability.lowrank_gaussian_loglik`.
-
-    With tails="student" the innovations are Student-t, the Gaussian scale mixture
-    mean + S (eps_1 + U eps_2) / sqrt(w), w ~ Gamma(df / 2, rate df / 2): they draw the many
-    small steps and rare jumps of real series (step kurtosis 9-18 on ETTh1, stocks and energy)
-    where a Gaussian draws medium steps throughout. Diagonal (r = 0), each feature has its own w
-    and df_d = 2 + exp(raw_d) (`ldx.probability.student_t_loglik`); coupled, one w per step and
-    one df make the multivariate t (`ldx.probability.lowrank_student_t_loglik`). df > 2 keeps
-    the variance finite; it is learned and starts at 10.
     """
 
     def __init__(
@@ -61,20 +48,15 @@ class GaussianHead(nnx.Module):
         features: int,
         logvar_bounds: tuple[float, float],
         rank: int = 0,
-        tails: str = "gaussian",
         *,
         rngs: nnx.Rngs,
     ):
         lo, hi = logvar_bounds
         if not lo < hi:
             raise ValueError(f"logvar_bounds must satisfy lo < hi, got {logvar_bounds}.")
-        if tails not in TAILS:
-            raise ValueError(f"tails must be one of {TAILS}, got {tails!r}.")
         self.bounds = (float(lo), float(hi))
-        self.features, self.rank, self.tails = features, rank, tails
+        self.features, self.rank = features, rank
         self.proj = nnx.Linear(width, (2 + rank) * features, rngs=rngs)
-        if tails == "student":
-            self.raw_df = nnx.Param(jnp.full((1 if rank else features,), jnp.log(8.0)))
 
     def __call__(self, h: jax.Array) -> tuple[jax.Array, ...]:
         out = self.proj(h)
@@ -82,27 +64,12 @@ class GaussianHead(nnx.Module):
         mean, raw = out[..., :d], out[..., d : 2 * d]
         lo, hi = self.bounds
         logvar = lo + (hi - lo) * jax.nn.sigmoid(raw)
-        factor = out[..., 2 * d :].reshape(out.shape[:-1] + (d, self.rank)) if self.rank else None
-        if self.tails == "student":
-            df = jnp.broadcast_to(self.df(), mean.shape[:-1] + self.raw_df.shape)
-            return mean, logvar, factor, df
-        return (mean, logvar) if factor is None else (mean, logvar, factor)
-
-    def df(self) -> jax.Array:
-        """Student tails: the degrees of freedom, 2 + exp(raw). # [D], or [1] with r > 0"""
-        return 2.0 + jnp.exp(self.raw_df[...])
-
-    def noise(self, key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        """Standardised draws for `sample`, [*shape, D + r]: N(0, I), divided by sqrt(w),
-        w ~ Gamma(df / 2, rate df / 2), with Student tails (one w per feature, or per step
-        with r > 0)."""
-        eps = jax.random.normal(key, (*shape, self.features + self.rank), dtype)
-        if self.tails == "gaussian":
-            return eps
-        return eps / jnp.sqrt(t_mixing(jax.random.fold_in(key, 1), self.df(), shape, dtype))
+        if not self.rank:
+            return mean, logvar
+        return mean, logvar, out[..., 2 * d :].reshape(out.shape[:-1] + (d, self.rank))
 
     def sample(self, params: tuple[jax.Array, ...], eps: jax.Array) -> jax.Array:
-        """mean + S (eps_1 + U eps_2) from the head's output; eps [..., D + r] from `noise`."""
+        """mean + S (eps_1 + U eps_2) from the head's output; eps [..., D + r] ~ N(0, I)."""
         mean, logvar = params[:2]
         d = self.features
         noise = eps[..., :d]
@@ -129,14 +96,13 @@ class RNNDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
-        noise_tails: str = "gaussian",
         *,
         rngs: nnx.Rngs,
     ):
         self.skip_z = skip_z
         self.rnn = RNN(kind, features + (latent if skip_z else 0), width, num_layers, rngs=rngs)
         self.init = nnx.Linear(latent, num_layers * self.rnn.state_size, rngs=rngs)
-        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, noise_tails, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
 
     def _inputs(self, z: jax.Array, x: jax.Array) -> jax.Array:
         if not self.skip_z:
@@ -176,7 +142,6 @@ class TransformerDecoder(nnx.Module):
         skip_z: bool = False,
         logvar_bounds: tuple[float, float] = (-8.0, 2.0),
         noise_rank: int = 0,
-        noise_tails: str = "gaussian",
         *,
         rngs: nnx.Rngs,
     ):
@@ -185,7 +150,7 @@ class TransformerDecoder(nnx.Module):
         self.embed_x = nnx.Linear(features, width, rngs=rngs)
         self.skip = nnx.Linear(latent, width, rngs=rngs) if skip_z else None
         self.body = Transformer(width, num_layers, num_heads, rngs=rngs)
-        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, noise_tails, rngs=rngs)
+        self.head = GaussianHead(width, features, logvar_bounds, noise_rank, rngs=rngs)
 
     def hidden(self, z: jax.Array, x: jax.Array) -> jax.Array:
         tokens = jnp.concatenate([self.embed_z(z)[:, None], self.embed_x(x[:, :-1])], axis=1)
@@ -219,7 +184,6 @@ def make_decoder(
     skip_z: bool,
     logvar_bounds: tuple[float, float],
     noise_rank: int = 0,
-    noise_tails: str = "gaussian",
     *,
     rngs: nnx.Rngs,
 ) -> nnx.Module:
@@ -233,7 +197,6 @@ def make_decoder(
             skip_z,
             logvar_bounds,
             noise_rank,
-            noise_tails,
             rngs=rngs,
         )
     return RNNDecoder(
@@ -245,7 +208,6 @@ def make_decoder(
         skip_z,
         logvar_bounds,
         noise_rank,
-        noise_tails,
         rngs=rngs,
     )
 
@@ -275,7 +237,7 @@ def decode_sample(
       x [B, T, D].
     """
     batch = z.shape[0]
-    eps = decoder.head.noise(key, (seq_len, batch), z.dtype)
+    eps = jax.random.normal(key, (seq_len, batch, features + decoder.head.rank), z.dtype)
 
     def body(carry, eps_t):
         state, x_prev = carry

@@ -140,6 +140,11 @@ RETIRED = {
     # The residual decoder's linear path A x_{t-1} in the mean (docs/quality.md; removed after
     # commit 5a28f95: no gain on energy or stocks, and A = I made energy's samples diverge).
     "model.residual": False,
+    # Student-t decoder innovations and input noise in each feature's own step units
+    # (docs/quality.md, "What tells the generated windows apart"; removed after commit 99a5440:
+    # worse or no better on every set tried).
+    "model.noise_tails": "gaussian",
+    "objective.input_noise_unit": "absolute",
 }
 
 
