@@ -40,7 +40,9 @@ _NUM = flags.DEFINE_integer("num_windows", 2000, "Generated windows and the refe
 _TOP = flags.DEFINE_integer("top", 5, "Features listed, most values outside first.")
 _DISC = flags.DEFINE_integer("disc_iterations", 0, "Discriminative GRU steps (0: range only).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats of the learned score.")
-_TELLS = flags.DEFINE_integer("tells", 0, "Also list this many most telling window statistics.")
+_TELLS = flags.DEFINE_integer(
+    "tells", 0, "Also list this many most telling window statistics.", lower_bound=0
+)
 _OUT = flags.DEFINE_string("out", None, "Also append the JSON lines to this file.")
 flags.mark_flags_as_required(["workdirs"])
 

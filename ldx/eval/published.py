@@ -38,6 +38,7 @@ from ldx.eval.scores import describe, generate_windows
 from ldx.progress import phase
 
 PROTOCOLS = ("heldout", "diffusion_ts")
+TELLS = 5  # window statistics listed under "What tells the windows apart"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,9 +215,6 @@ def evaluate_run(
     }
     results["floor"] = original if original is not None else floor(real, cfg)
     return results, fake
-
-
-TELLS = 5  # window statistics listed under "What tells the windows apart"
 
 
 def markdown(results: dict) -> str:

@@ -4,7 +4,7 @@
     correlational_score                       Diffusion-TS's cross-correlation difference
     discriminative_score, predictive_score    TimeGAN's post-hoc GRU scores (mean, std over repeats)
     outside_share, step_ratio                 range and roughness of generated windows
-    tells, ks_distances                       which window statistics tell fake from real
+    tells                                     which window statistics tell fake from real
 
 Each function documents its exact definition; lower is better for all of them but step_ratio
 (1 is the data's roughness).
@@ -20,4 +20,4 @@ from ldx.metrics.distances import (
     wasserstein,
 )
 from ldx.metrics.learned import Repeated, discriminative_score, predictive_score
-from ldx.metrics.shape import ks_distances, outside_share, step_ratio, tells
+from ldx.metrics.shape import outside_share, step_ratio, tells
