@@ -133,6 +133,7 @@ def test_sample_rejects_a_non_workdir(tmp_path):
     [
         (["--config=configs/nope.py"], "cannot load --config=configs/nope.py: [Errno 2] No such"),
         (["--config=configs/default.py:bogus"], "Unknown config argument 'bogus'"),
+        (["--config=configs/best.py:nope"], "Unknown config argument 'nope'; expected one of"),
         ([SMOKE, "--num_step=3"], "num_step"),
         ([SMOKE, "--config.train.batch_size=ab"], "--config.train.batch_size=ab"),
         ([SMOKE, "--config.sample.num_samples=0"], "config.sample.num_samples=0 must be >= 1"),
