@@ -109,6 +109,9 @@ SKIP = {
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=cpu "
     "--output=/tmp/cpu_grid": "100 cells, hours of CPU; --grid=smoke runs the same code",
     "python -m launch.reproduce --grid=paper --output=DIR": "for an accelerator: days of CPU",
+    "python -m launch.train --config=configs/best.py:etth1 --workdir=W": "ETTh1 at width 128 for "
+    "8000 steps, half an hour of CPU; configs_test checks what configs/best.py builds, and the "
+    "README's other launch.train commands run the same code",
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=bench "
     "--output=/tmp/bench": "50 cells, two to three hours of CPU; --grid=smoke runs the same code",
     "LDX_DATA_DIR=../shared/data nice -n 10 python -m launch.reproduce --grid=earthquakes "
