@@ -36,7 +36,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         raise ValueError(f"Unknown config argument {arg!r}; expected one of {', '.join(BEST)}.")
     config = default.get_config()
     config.data.name = arg
-    for key, value in BEST[arg].items():
-        section, field = key.split(".")
-        config[section][field] = value
+    config.update_from_flattened_dict(BEST[arg])  # as configs/grids.py sets its overrides
     return config

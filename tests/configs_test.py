@@ -3,17 +3,7 @@
 import pytest
 
 from configs import best, default
-
-
-def flat(config) -> dict:
-    """{"section.field": value} of a two-level ConfigDict (top-level fields as "field")."""
-    out = {}
-    for key, value in config.items():
-        if hasattr(value, "items"):
-            out.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            out[key] = value
-    return out
+from launch.common import _leaves as flat  # {"section.field": value} of a config
 
 
 @pytest.mark.parametrize("name", sorted(best.BEST))
